@@ -1,0 +1,228 @@
+"""Append-only, hash-chained audit log.
+
+Each event's hash covers its id, time, actor, action, object, detail and the previous event's
+hash, serialised canonically; so editing, deleting, inserting or reordering any row breaks the
+chain from that row on. Deleting the newest rows leaves a shorter but valid chain, so the head
+(id and hash) is also written after every commit to an anchor file outside the database; an
+operator can copy that file to write-once storage. Database triggers refuse UPDATE and DELETE
+on the table (see migration 0001).
+
+Written here rather than taken from a library: no maintained Python package provides a
+hash-chained log inside the application's own SQL transaction, which is what makes an event
+commit if and only if the change it describes commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from trenv.config import Settings, get_settings
+from trenv.store.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+# Any constant: the advisory lock that serialises appends on PostgreSQL.
+_PG_APPEND_LOCK = 0x7472_656E_7661_7564  # "trenvaud"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(
+    *,
+    id: int,
+    occurred_at: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: str,
+    prev_hash: str,
+) -> str:
+    payload = canonical_json(
+        {
+            "id": id,
+            "occurred_at": occurred_at,
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "detail": detail,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _hash_of(row: AuditEvent) -> str:
+    return event_hash(
+        id=row.id,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        detail=row.detail,
+        prev_hash=row.prev_hash,
+    )
+
+
+def _settings_of(session: Session) -> Settings:
+    return session.info.get("settings") or get_settings()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event inside the caller's transaction: it commits iff the change commits."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_APPEND_LOCK})
+    # On SQLite the session already holds the write lock (BEGIN IMMEDIATE, see store.engine).
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    new_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    fields = {
+        "id": new_id,
+        "occurred_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "detail": canonical_json(detail or {}),
+        "prev_hash": prev_hash,
+    }
+    row = AuditEvent(**fields, hash=event_hash(**fields))
+    session.add(row)
+    session.flush()
+    _remember_head(session, row.id, row.hash)
+    return row
+
+
+def _remember_head(session: Session, event_id: int, event_hash_: str) -> None:
+    first_time = "trenv_audit_head" not in session.info
+    session.info["trenv_audit_head"] = (event_id, event_hash_)
+    if first_time:
+        event.listen(session, "after_commit", _write_anchor_after_commit)
+        event.listen(session, "after_rollback", _forget_head)
+
+
+def _forget_head(session: Session) -> None:
+    session.info.pop("trenv_audit_head", None)
+
+
+def _write_anchor_after_commit(session: Session) -> None:
+    head = session.info.pop("trenv_audit_head", None)
+    if head is None:
+        return
+    anchor_path = _settings_of(session).audit_anchor
+    assert anchor_path is not None
+    write_anchor(anchor_path, head[0], head[1])
+
+
+def read_anchor(path: Path) -> tuple[int, str] | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return int(data["id"]), str(data["hash"])
+
+
+def write_anchor(path: Path, event_id: int, event_hash_: str) -> None:
+    """Atomically move the anchor forward; never backwards (concurrent writers may race)."""
+    current = read_anchor(path)
+    if current is not None and current[0] >= event_id:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".audit-anchor-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"id": event_id, "hash": event_hash_}, handle)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    bad_event_id: int | None = None
+    problem: str | None = None
+
+
+def verify(session: Session, anchor_path: Path | None = None) -> Verification:
+    """Recompute the chain; report the first event that breaks it."""
+    expected_id, prev_hash, checked = 1, GENESIS_HASH, 0
+    hashes_near_anchor: dict[int, str] = {}
+    anchor = read_anchor(anchor_path) if anchor_path else None
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+    for row in rows.yield_per(2000):
+        if row.id != expected_id:
+            return Verification(
+                False,
+                checked,
+                expected_id,
+                f"event {expected_id} is missing (the next stored event is {row.id}): "
+                "a row was deleted or its id changed",
+            )
+        if row.prev_hash != prev_hash:
+            return Verification(
+                False,
+                checked,
+                row.id,
+                f"event {row.id} does not follow event {row.id - 1}: "
+                "a row was inserted, deleted or reordered",
+            )
+        if _hash_of(row) != row.hash:
+            return Verification(
+                False, checked, row.id, f"event {row.id} was edited: its hash does not match"
+            )
+        if anchor and row.id == anchor[0]:
+            hashes_near_anchor[row.id] = row.hash
+        prev_hash, expected_id, checked = row.hash, expected_id + 1, checked + 1
+    if anchor:
+        anchor_id, anchor_hash = anchor
+        if anchor_id > checked:
+            return Verification(
+                False,
+                checked,
+                checked + 1,
+                f"events {checked + 1}..{anchor_id} are missing: the anchor file records "
+                f"event {anchor_id} but the log ends at {checked}",
+            )
+        if hashes_near_anchor.get(anchor_id) != anchor_hash:
+            return Verification(
+                False,
+                checked,
+                anchor_id,
+                f"event {anchor_id} differs from the anchor file: the log was rewritten",
+            )
+    return Verification(True, checked)
+
+
+def tail(session: Session, limit: int = 20) -> list[AuditEvent]:
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+    return list(reversed(rows.scalars().all()))
+
+
+def events(session: Session, *, action_prefix: str | None = None) -> Iterator[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action_prefix:
+        query = query.where(AuditEvent.action.startswith(action_prefix))
+    yield from session.execute(query).scalars()

@@ -1,0 +1,139 @@
+"""The `trenv` command: an administrator's and data steward's door to the registry.
+
+Every command runs in one transaction: a refused command prints the problem and its fix,
+exits with status 2, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from trenv import __version__, audit
+from trenv.cli.common import (
+    EXIT_USER_ERROR,
+    JsonOption,
+    err_console,
+    ok,
+    print_json,
+    print_table,
+    session_scope,
+    state,
+)
+from trenv.cli.data_catalogue import dataset_app, grant_app, image_app
+from trenv.cli.people import org_app, user_app
+from trenv.cli.projects import project_app
+from trenv.cli.serialise import audit_dict
+from trenv.config import get_settings
+from trenv.store import current_revision, upgrade
+from trenv.store.migrate import head_revision
+
+app = typer.Typer(
+    help="trenv: a trusted research environment for justice data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(project_app, name="project")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(grant_app, name="grant")
+app.add_typer(image_app, name="image")
+app.add_typer(audit_app, name="audit")
+
+
+@app.callback()
+def root(
+    acting_as: str | None = typer.Option(
+        None, "--as", help="The trenv user on whose authority this runs (or TRENV_ACTOR)."
+    ),
+) -> None:
+    get_settings.cache_clear()  # each invocation reads the environment afresh
+    state.actor = acting_as
+
+
+@app.command()
+def version() -> None:
+    """Print trenv's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def init() -> None:
+    """Create TRENV_HOME, its directories and the database (safe to run again)."""
+    settings = state.settings
+    settings.ensure_dirs()
+    before = current_revision(settings)
+    upgrade(settings)
+    if before is None:
+        with session_scope() as session:
+            audit.record(
+                session,
+                actor=state.acting(),
+                action="system.init",
+                object_type="system",
+                object_id="trenv",
+                detail={"version": __version__, "schema": head_revision()},
+            )
+    ok(f"trenv home ready at {settings.home.absolute()} (schema {head_revision()})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    settings = state.settings
+    before = current_revision(settings)
+    upgrade(settings)
+    after = current_revision(settings)
+    ok(f"database at {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision."""
+    typer.echo(current_revision(state.settings) or "empty")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: bool = JsonOption) -> None:
+    """Recompute the hash chain; exit 1 naming the first bad event."""
+    with session_scope() as session:
+        result = audit.verify(session, state.settings.audit_anchor)
+    if as_json:
+        print_json(result.__dict__)
+    elif result.ok:
+        ok(f"audit chain intact: {result.checked} events verified")
+    else:
+        err_console.print(f"[bold red]Audit chain broken:[/] {result.problem}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    count: int = typer.Option(20, "-n", "--count", min=1), as_json: bool = JsonOption
+) -> None:
+    """Show the newest audit events."""
+    with session_scope() as session:
+        rows = [audit_dict(e) for e in audit.tail(session, count)]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Audit log",
+        ["#", "time (UTC)", "actor", "action", "object", "detail"],
+        [
+            [r["id"], r["occurred_at"][:19], r["actor"], r["action"], r["object"], r["detail"]]
+            for r in rows
+        ],
+    )
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["EXIT_USER_ERROR", "app", "main"]

@@ -1,0 +1,113 @@
+"""Validated settings for every trenv component.
+
+Sources, strongest first: constructor arguments, ``TRENV_*`` environment variables, a TOML
+file (``TRENV_CONFIG``, else ``$TRENV_HOME/trenv.toml`` when it exists), then defaults.
+Paths left unset derive from ``home`` so one variable moves a whole installation.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_HOME = Path(".trenv")
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("TRENV_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"TRENV_CONFIG names {path}, which does not exist; create it or unset TRENV_CONFIG"
+            )
+        return path
+    home = Path(os.environ.get("TRENV_HOME", DEFAULT_HOME))
+    candidate = home / "trenv.toml"
+    return candidate if candidate.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Field names map to ``TRENV_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRENV_", extra="forbid")
+
+    home: Path = Field(DEFAULT_HOME, description="Root of the installation's state.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default SQLite at $TRENV_HOME/trenv.db."
+    )
+    vault_dir: Path | None = Field(
+        None, description="Identifiable data custody; default home/vault."
+    )
+    projects_dir: Path | None = Field(
+        None, description="Per-project published read-only views; default home/projects."
+    )
+    workspaces_dir: Path | None = Field(
+        None, description="Per-user, per-project workspaces; default home/workspaces."
+    )
+    audit_anchor: Path | None = Field(
+        None,
+        description="File holding the newest audit hash outside the database, so that deleting "
+        "the tail of the log is detected; default home/audit-anchor.json.",
+    )
+    default_policy_profile: str = Field("trenv-default", min_length=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "database_url must be a sqlite:/// or postgresql+psycopg:// URL; "
+                f"got {value.split(':', 1)[0]!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        home = self.home
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(home / 'trenv.db').absolute()}"
+        self.vault_dir = self.vault_dir or home / "vault"
+        self.projects_dir = self.projects_dir or home / "projects"
+        self.workspaces_dir = self.workspaces_dir or home / "workspaces"
+        self.audit_anchor = self.audit_anchor or home / "audit-anchor.json"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def ensure_dirs(self) -> None:
+        """Create the state directories with owner-only permissions."""
+        for path in (self.home, self.vault_dir, self.projects_dir, self.workspaces_dir):
+            assert path is not None
+            path.mkdir(parents=True, exist_ok=True)
+        assert self.vault_dir is not None
+        self.vault_dir.chmod(0o700)
+
+
+@lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after env changes)."""
+    return Settings(**overrides)

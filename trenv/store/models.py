@@ -1,0 +1,277 @@
+"""The registry's tables as SQLAlchemy 2.0 typed models.
+
+Schema changes go through Alembic migrations in ``trenv/store/migrations``; a test compares
+these models with the migrated database so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names make migrations portable between SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class GlobalRole(enum.StrEnum):
+    admin = "admin"
+    steward = "steward"
+    checker = "checker"
+
+
+class MemberRole(enum.StrEnum):
+    researcher = "researcher"
+    lead = "lead"
+
+
+class ProjectStatus(enum.StrEnum):
+    active = "active"
+    closed = "closed"
+
+
+class Classification(enum.StrEnum):
+    """How sensitive a dataset is; drives who may propose grants and how outputs are checked."""
+
+    internal = "internal"
+    confidential = "confidential"
+    special_category = "special-category"  # criminal-offence data (GDPR art. 10)
+
+
+class DatasetStatus(enum.StrEnum):
+    available = "available"
+    retired = "retired"
+
+
+class GrantStatus(enum.StrEnum):
+    proposed = "proposed"
+    active = "active"
+    revoked = "revoked"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable and readable in raw SQL.
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e])
+
+
+class Organisation(Base):
+    """A data supplier in the justice chain (prosecution service, courts, forensic institute)."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    controllers: Mapped[list[User]] = relationship(
+        secondary="organisation_controllers", order_by="User.username"
+    )
+    datasets: Mapped[list[Dataset]] = relationship(back_populates="supplier")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    role_rows: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", order_by="UserRole.role"
+    )
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @property
+    def roles(self) -> set[GlobalRole]:
+        return {row.role for row in self.role_rows}
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[GlobalRole] = mapped_column(_enum(GlobalRole, "global_role"), primary_key=True)
+
+
+class OrganisationController(Base):
+    """A user who may, on behalf of the supplier, agree to grants of its datasets."""
+
+    __tablename__ = "organisation_controllers"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("name", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str] = mapped_column(String(128))
+    digest: Mapped[str] = mapped_column(String(100))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[ProjectStatus] = mapped_column(
+        _enum(ProjectStatus, "project_status"), default=ProjectStatus.active
+    )
+    policy_profile: Mapped[str] = mapped_column(String(64))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    image: Mapped[Image | None] = relationship()
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+    grants: Mapped[list[Grant]] = relationship(back_populates="project")
+
+    def is_active(self, today: dt.date | None = None) -> bool:
+        """Open for work: not closed, and today within the start and end dates."""
+        today = today or dt.date.today()
+        return self.status == ProjectStatus.active and self.start_date <= today <= self.end_date
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole, "member_role"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class Dataset(Base):
+    """One version of a supplier's dataset held in the vault."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    classification: Mapped[Classification] = mapped_column(_enum(Classification, "classification"))
+    codebook: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[DatasetStatus] = mapped_column(
+        _enum(DatasetStatus, "dataset_status"), default=DatasetStatus.available
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    supplier: Mapped[Organisation] = relationship(back_populates="datasets")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class Grant(Base):
+    """Permission for a project to use a dataset version (optionally some columns only).
+
+    Proposed by a steward; takes effect only when a data controller of the supplier, a
+    different person, approves it.
+    """
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    columns: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[GrantStatus] = mapped_column(
+        _enum(GrantStatus, "grant_status"), default=GrantStatus.proposed
+    )
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    project: Mapped[Project] = relationship(back_populates="grants")
+    dataset: Mapped[Dataset] = relationship()
+
+    def is_effective(self, today: dt.date | None = None) -> bool:
+        today = today or dt.date.today()
+        return self.status == GrantStatus.active and (
+            self.expires_on is None or today <= self.expires_on
+        )
+
+
+class AuditEvent(Base):
+    """One link of the hash-chained audit log. Rows are never updated or deleted."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[str] = mapped_column(String(40))  # ISO-8601 UTC, hashed verbatim
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON, hashed verbatim
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
