@@ -1,0 +1,130 @@
+"""Policy profiles: versioned YAML files with the parameters of every rule.
+
+A project has one profile; every verdict records the profile's name and version so that
+the airlock can re-run the same check server-side. Profiles ship in ``policies/*.yaml``;
+a path to another YAML file with the same schema is accepted too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trenv.disclosure.errors import DisclosureInputError
+
+POLICY_DIR = Path(__file__).with_name("policies")
+
+Action = Literal["suppress", "review", "off"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys in a policy file are almost always typos of a parameter name; refusing
+    # them keeps a profile from silently falling back to defaults.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleSetting(_Strict):
+    action: Action = "suppress"
+
+
+class ThresholdSetting(RuleSetting):
+    min_contributors: int = Field(10, ge=1)
+
+
+class DominanceSetting(RuleSetting):
+    n: int = Field(2, ge=1)
+    k: float = Field(0.9, gt=0, le=1)
+
+
+class PPercentSetting(RuleSetting):
+    p: float = Field(0.10, gt=0, lt=1)
+
+
+class ExtremesSetting(RuleSetting):
+    # Contributors needed at or around a min/max/median/quantile/mode for it to be safe.
+    min_contributors: int = Field(10, ge=1)
+    # "Around": within this fraction of the cell's value range of the statistic.
+    tolerance: float = Field(0.0, ge=0, le=1)
+
+
+class ModelSetting(RuleSetting):
+    min_dof: int = Field(10, ge=0)
+    min_level_count: int = Field(10, ge=0)
+
+
+class SecondarySetting(_Strict):
+    enabled: bool = True
+    # A suppressed cell is protected when its feasible interval, given everything
+    # published, is at least max(count_width, relative_width * |value|) wide (counts) or
+    # relative_width * |value| wide (magnitudes).
+    count_width: float = Field(5.0, ge=0)
+    relative_width: float = Field(0.25, ge=0)
+    max_rounds: int = Field(50, ge=1)
+
+
+class RoundingSetting(_Strict):
+    method: Literal["none", "base", "midpoint6"] = "none"
+    base: int = Field(5, ge=1)
+
+
+class Policy(_Strict):
+    name: str
+    version: str
+    description: str = ""
+    # People, not rows, are protected: a profile that requires a contributor column
+    # refuses tables made without one.
+    contributor_required: bool = True
+    threshold: ThresholdSetting = ThresholdSetting()
+    dominance: DominanceSetting = DominanceSetting()
+    p_percent: PPercentSetting = PPercentSetting()
+    zeros: RuleSetting = RuleSetting()
+    negative: RuleSetting = RuleSetting(action="review")
+    missing: RuleSetting = RuleSetting(action="review")
+    class_disclosure: RuleSetting = RuleSetting(action="review")
+    constant_value: RuleSetting = RuleSetting()
+    extremes: ExtremesSetting = ExtremesSetting()
+    shares: RuleSetting = RuleSetting()
+    model: ModelSetting = ModelSetting()
+    secondary: SecondarySetting = SecondarySetting()
+    rounding: RoundingSetting = RoundingSetting()
+
+
+def available_policies() -> list[str]:
+    """Names of the profiles shipped with trenv."""
+    return sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=32)
+def _load_file(path: Path) -> Policy:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DisclosureInputError(f"policy file {path} is not valid YAML: {exc}") from exc
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise DisclosureInputError(
+            f"policy file {path} does not match the policy schema; fix these fields:\n{exc}"
+        ) from exc
+
+
+def load_policy(policy: str | Path | Policy) -> Policy:
+    """Return a profile by name (``"sacro"``), by YAML path, or unchanged if already loaded."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, Path) or str(policy).endswith((".yaml", ".yml")):
+        path = Path(policy)
+        if not path.is_file():
+            raise DisclosureInputError(f"policy file {path} does not exist")
+        return _load_file(path.resolve())
+    path = POLICY_DIR / f"{policy}.yaml"
+    if not path.is_file():
+        raise DisclosureInputError(
+            f"unknown policy {policy!r}; use one of {available_policies()} "
+            "or the path of a policy YAML file"
+        )
+    return _load_file(path)

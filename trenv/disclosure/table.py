@@ -1,0 +1,381 @@
+"""Check one table end to end: statistics, rules, suppression, rounding, audit, record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trenv.disclosure import cellstats
+from trenv.disclosure import statistic as stat_mod
+from trenv.disclosure.errors import DisclosureInputError
+from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
+from trenv.disclosure.policy import Policy, load_policy
+from trenv.disclosure.record import CellRecord, OutputRecord, RuleVerdict
+from trenv.disclosure.rounding import round_table
+from trenv.disclosure.rules import (
+    COUNT_STATS,
+    Context,
+    RuleResult,
+    is_position,
+    run_rules,
+)
+from trenv.disclosure.suppression import AuditResult, secondary_suppression, table_relations
+
+MAX_CELLS = 2_000_000
+ADDITIVE = frozenset({"count", "sum"})
+
+
+@dataclass
+class TableCheck:
+    """Everything one check produced; ``safe`` is what may be published."""
+
+    table: pd.DataFrame  # the unmitigated statistic (never leaves the TRE)
+    safe: pd.DataFrame  # suppressed cells are NaN, counts rounded if the policy says so
+    suppressed: pd.DataFrame  # bool, same shape as safe
+    flags: pd.DataFrame  # per cell: "; "-joined rule ids
+    results: list[RuleResult]
+    audit: AuditResult | None
+    record: OutputRecord
+    policy: Policy
+
+
+def _labels(levels: list[pd.Index], names: list[str], margin: str | None) -> pd.Index:
+    if not levels:
+        return pd.Index([], dtype=object)
+    if len(levels) == 1:
+        idx = pd.Index(levels[0], name=names[0])
+        return idx.append(pd.Index([margin], name=names[0])) if margin is not None else idx
+    idx = pd.MultiIndex.from_product(levels, names=names)
+    if margin is not None:
+        idx = idx.append(
+            pd.MultiIndex.from_tuples([(margin,) + ("",) * (len(levels) - 1)], names=names)
+        )
+    return idx
+
+
+def _ravel(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:
+    if not codes:
+        return np.zeros(n, dtype=np.int64)
+    return np.ravel_multi_index(codes, sizes).astype(np.int64)
+
+
+def _assemble(parts: list[dict[str, np.ndarray]], r: int, c: int) -> dict[str, np.ndarray]:
+    inner, rowm, colm, grand = parts
+    out = {}
+    for key in inner:
+        grid = np.empty((r + 1, c + 1), dtype=inner[key].dtype)
+        grid[:r, :c] = inner[key].reshape(r, c)
+        grid[:r, c] = rowm[key]
+        grid[r, :c] = colm[key]
+        grid[r, c] = grand[key][0]
+        out[key] = grid
+    return out
+
+
+def _grid(values: list[np.ndarray], r: int, c: int) -> np.ndarray:
+    inner, rowm, colm, grand = values
+    grid = np.empty((r + 1, c + 1))
+    grid[:r, :c] = inner.reshape(r, c)
+    grid[:r, c] = rowm
+    grid[r, :c] = colm
+    grid[r, c] = grand[0]
+    return grid
+
+
+def check_table(
+    data: Any,
+    *,
+    index: Sequence[str],
+    columns: Sequence[str] = (),
+    values: str | None = None,
+    statistic: str | None = None,
+    contributor: str | None = None,
+    policy: str | Path | Policy = "trenv-default",
+    margins: bool = False,
+    margins_name: str = "All",
+    normalize: str | None = None,
+    structural_zeros: Iterable[tuple[Any, Any]] = (),
+    value_name: str | None = None,
+) -> TableCheck:
+    """Compute, check and protect a table of ``statistic`` of ``values`` by index x columns.
+
+    ``structural_zeros`` lists (row label, column label) cells that cannot occur (e.g.
+    a court type that does not exist in a region): they are exempt from the zeros rule.
+    """
+    pol = load_policy(policy)
+    stat = stat_mod.canonical(statistic if values is not None else None)
+    index, columns = list(index), list(columns)
+    if not index:
+        raise DisclosureInputError("a table needs at least one index (row) variable")
+    if stat != "count" and values is None:
+        raise DisclosureInputError(f"aggfunc {stat!r} needs a values column to aggregate")
+    if contributor is None and pol.contributor_required:
+        raise DisclosureInputError(
+            f"policy {pol.name!r} protects people, not rows: pass contributor='<person id "
+            "column>' (the pseudonymised id of whoever each row is about)"
+        )
+    needed = index + columns + ([values] if values else []) + ([contributor] if contributor else [])
+    frame = to_pandas(data, needed)
+    vals = numeric_values(frame[values], values) if values is not None else None
+
+    enc = [encode(frame[c]) for c in index + columns]
+    codes = [e[0] for e in enc]
+    levels = [e[1] for e in enc]
+    keep = np.ones(len(frame), dtype=bool)
+    for cd in codes:
+        keep &= cd >= 0  # like pandas, rows with a missing category are not tabulated
+    if not keep.all():
+        codes = [cd[keep] for cd in codes]
+        vals = vals[keep] if vals is not None else None
+    n_rows_in = int(keep.sum())
+    r_sizes = [len(lv) for lv in levels[: len(index)]]
+    c_sizes = [len(lv) for lv in levels[len(index) :]]
+    r = int(np.prod(r_sizes)) if r_sizes else 1
+    c = int(np.prod(c_sizes)) if c_sizes else 1
+    if r * c > MAX_CELLS:
+        raise DisclosureInputError(
+            f"the table would have {r * c:,} cells (limit {MAX_CELLS:,}); "
+            "use fewer or coarser variables"
+        )
+    row_code = _ravel(codes[: len(index)], r_sizes, n_rows_in)
+    col_code = _ravel(codes[len(index) :], c_sizes, n_rows_in)
+    if contributor is not None:
+        contrib, n_contrib = contributor_codes(frame[contributor], contributor)
+        contrib = contrib[keep] if not keep.all() else contrib
+    else:
+        contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
+
+    # --- statistics (one pass over the rows, margins from the collapsed items)
+    top_k = max(pol.dominance.n, 2)
+    cell = row_code * c + col_code
+    items = cellstats.items_from_rows(cell, contrib, n_contrib, vals)
+    parts = [
+        cellstats.group_stats(items, r * c, top_k),
+        cellstats.group_stats(cellstats.regroup(items, items.group // c, n_contrib), r, top_k),
+        cellstats.group_stats(cellstats.regroup(items, items.group % c, n_contrib), c, top_k),
+        cellstats.group_stats(
+            cellstats.regroup(items, np.zeros(len(items.group), np.int64), n_contrib), 1, top_k
+        ),
+    ]
+    stats = _assemble(parts, r, c)
+    groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if stat == "count":
+            value = stats["rows"].astype(np.float64)
+        elif stat == "sum":
+            value = np.where(stats["rows"] > 0, stats["sum"], np.nan)
+        elif stat == "mean":
+            value = np.where(stats["rows"] > 0, stats["sum"] / stats["rows"], np.nan)
+        else:
+            assert vals is not None
+            value = _grid([stat_mod.positional(g, vals, n, stat) for g, n in groupings], r, c)
+    if is_position(stat):
+        assert vals is not None
+        span = np.nan_to_num(stats["vmax"] - stats["vmin"]) * pol.extremes.tolerance
+        flat_val = [value[:r, :c].ravel(), value[:r, c], value[r, :c], value[r, c : c + 1]]
+        flat_span = [span[:r, :c].ravel(), span[:r, c], span[r, :c], span[r, c : c + 1]]
+        stats["near"] = _grid(
+            [
+                stat_mod.near_contributors(
+                    g, contrib, n_contrib, vals, np.nan_to_num(fv, nan=np.inf), fs, n
+                )
+                for (g, n), fv, fs in zip(groupings, flat_val, flat_span, strict=True)
+            ],
+            r,
+            c,
+        ).astype(np.int64)
+
+    # --- rules
+    structural = np.zeros((r + 1, c + 1), dtype=bool)
+    row_labels = _labels(levels[: len(index)], index, margins_name)
+    col_labels = _labels(levels[len(index) :], columns, margins_name)
+    if not columns:
+        col_labels = pd.Index([value_name or values or stat, margins_name])
+    for rk, ck in structural_zeros:
+        try:
+            structural[row_labels.get_loc(rk), col_labels.get_loc(ck)] = True
+        except KeyError as exc:
+            raise DisclosureInputError(
+                f"structural zero ({rk!r}, {ck!r}) is not a cell of this table"
+            ) from exc
+    norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
+    if norm not in (None, "all", "index", "columns"):
+        raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
+    ctx = Context(statistic=stat, normalize=norm, structural_zeros=structural)
+    results = run_rules(stats, pol, ctx)
+    published = np.ones((r + 1, c + 1), dtype=bool)
+    if not margins:
+        published[r, :] = False
+        published[:, c] = False
+    if not columns:
+        published[:, c] = False  # a one-way table has no column margin
+    for res in results:
+        res.mask[~published] = False
+
+    # --- mitigation: primary, rounding, secondary with LP audit
+    primary = np.zeros_like(published)
+    for res in results:
+        if res.action == "suppress":
+            primary |= res.mask
+    shown = value.copy()
+    rounding = pol.rounding.method if stat in COUNT_STATS else "none"
+    if rounding != "none":
+        shown = round_table(shown, rounding, pol.rounding.base, margins)
+    suppressed = primary.copy()
+    audit_result: AuditResult | None = None
+    if stat in ADDITIVE and margins and pol.secondary.enabled and columns:
+        flat_vals = np.nan_to_num(shown, nan=0.0).ravel()
+        nonneg = stat == "count" or stats["negatives"][r, c] == 0
+        lower = np.full(flat_vals.shape, 0.0 if nonneg else -np.inf)
+        upper = np.full(flat_vals.shape, np.inf)
+        required = pol.secondary.relative_width * np.abs(flat_vals)
+        if stat == "count":
+            required = np.maximum(required, pol.secondary.count_width)
+        supp_flat, audit_result = secondary_suppression(
+            flat_vals,
+            primary.ravel(),
+            table_relations(r, c),
+            lower,
+            upper,
+            required,
+            pol.secondary.max_rounds,
+        )
+        suppressed = supp_flat.reshape(r + 1, c + 1)
+    suppressed &= published
+    safe_values = np.where(suppressed, np.nan, shown)
+    if norm is not None:
+        safe_values = _normalise(safe_values, shown, norm, r, c)
+
+    # --- labelled frames
+    def frame_of(arr: np.ndarray) -> pd.DataFrame:
+        df = pd.DataFrame(arr, index=row_labels, columns=col_labels)
+        rows_keep = slice(None) if margins else slice(0, r)
+        cols_keep = slice(None) if (margins and columns) else slice(0, c)
+        return df.iloc[rows_keep, cols_keep]
+
+    flag_text = np.full((r + 1, c + 1), "", dtype=object)
+    for res in results:
+        for i in np.flatnonzero(res.mask):
+            cur = flag_text.flat[i]
+            flag_text.flat[i] = f"{cur}; {res.rule_id}" if cur else res.rule_id
+    table = frame_of(value)
+    if stat == "count" and norm is None:
+        table = table.astype(np.int64)
+    record = _record(
+        stats, value, safe_values, suppressed, primary, published, results, audit_result,
+        row_labels, col_labels, pol, r, c,
+        statistic=stat, values=values, index=index, columns=columns, contributor=contributor,
+        margins=margins, normalize=norm, rounding=rounding,
+    )  # fmt: skip
+    return TableCheck(
+        table=table,
+        safe=frame_of(safe_values),
+        suppressed=frame_of(suppressed).astype(bool),
+        flags=frame_of(flag_text),
+        results=results,
+        audit=audit_result,
+        record=record,
+        policy=pol,
+    )
+
+
+def _normalise(safe: np.ndarray, shown: np.ndarray, norm: str, r: int, c: int) -> np.ndarray:
+    # Shares are computed from the (rounded) true totals, then suppressed cells stay hidden.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if norm == "index":
+            denom = shown[:, c][:, None]
+        elif norm == "columns":
+            denom = shown[r, :][None, :]
+        else:
+            denom = shown[r, c]
+        return safe / denom
+
+
+def _label_list(labels: pd.Index, i: int) -> list[str]:
+    key = labels[i]
+    return [str(k) for k in key] if isinstance(key, tuple) else [str(key)]
+
+
+def _record(
+    stats: dict[str, np.ndarray],
+    value: np.ndarray,
+    safe: np.ndarray,
+    suppressed: np.ndarray,
+    primary: np.ndarray,
+    published: np.ndarray,
+    results: list[RuleResult],
+    audit_result: AuditResult | None,
+    row_labels: pd.Index,
+    col_labels: pd.Index,
+    pol: Policy,
+    r: int,
+    c: int,
+    **meta: Any,
+) -> OutputRecord:
+    intervals: dict[int, tuple[float, float]] = {}
+    if audit_result is not None:
+        for cell_i, lo, hi in zip(
+            audit_result.cells, audit_result.lower, audit_result.upper, strict=True
+        ):
+            intervals[int(cell_i)] = (float(lo), float(hi))
+    top_keys = sorted(k for k in stats if k.startswith("top"))
+    cells = []
+    for i in np.flatnonzero(published.ravel()):
+        ri, ci = divmod(int(i), c + 1)
+        flags = [res.rule_id for res in results if res.mask.flat[i]]
+        reasons = [f"{res.rule_id}: {res.reasons(int(i))}" for res in results if res.mask.flat[i]]
+        v = value.flat[i]
+        s = safe.flat[i]
+        cells.append(
+            CellRecord(
+                row=_label_list(row_labels, ri),
+                column=_label_list(col_labels, ci),
+                margin=ri == r or ci == c,
+                published=None if np.isnan(s) else float(s),
+                value=None if np.isnan(v) else float(v),
+                rows=int(stats["rows"].flat[i]),
+                contributors=int(stats["contributors"].flat[i]),
+                sum=float(stats["sum"].flat[i]),
+                abs_sum=float(stats["abs_sum"].flat[i]),
+                top=[float(stats[k].flat[i]) for k in top_keys],
+                negatives=int(stats["negatives"].flat[i]),
+                missing=int(stats["missing"].flat[i]),
+                all_equal=bool(stats["vmin"].flat[i] == stats["vmax"].flat[i]),
+                near=int(stats["near"].flat[i]) if "near" in stats else None,
+                flags=flags,
+                reasons=reasons,
+                suppressed=(
+                    None
+                    if not suppressed.flat[i]
+                    else ("primary" if primary.flat[i] else "secondary")
+                ),
+                interval=intervals.get(int(i)),
+            )
+        )
+    verdicts = []
+    for res in results:
+        n_flag = int(res.mask.sum())
+        status = "pass" if n_flag == 0 else ("fail" if res.action == "suppress" else "review")
+        verdicts.append(RuleVerdict(rule_id=res.rule_id, action=res.action, status=status,
+                                    flagged_cells=n_flag))  # fmt: skip
+    any_review = any(v.status == "review" for v in verdicts)
+    any_supp = bool(suppressed.any())
+    # "fail" = cells had to be suppressed (the safe table is still releasable);
+    # "review" = a checker must look at flags that do not suppress.
+    status = "fail" if any_supp else ("review" if any_review else "pass")
+    return OutputRecord(
+        kind="table",
+        policy=pol.name,
+        policy_version=pol.version,
+        policy_parameters=pol.model_dump(mode="json"),
+        status=status,
+        rules=verdicts,
+        cells=cells,
+        audit_passed=None if audit_result is None else audit_result.ok,
+        **meta,
+    )

@@ -1,0 +1,10 @@
+"""The researcher's API inside the container: ``import trenv.lab as tre``.
+
+Same signatures as pandas plus ``contributor=`` and ``policy=``; every call returns the
+safe result with its output record. Results here are advisory: the airlock re-checks.
+"""
+
+from trenv.lab.outputs import Output, outputs, save
+from trenv.lab.tables import crosstab, pivot_table
+
+__all__ = ["Output", "crosstab", "outputs", "pivot_table", "save"]

@@ -1,0 +1,121 @@
+"""Outputs of the session: the safe result with its record, listing and saving them."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trenv.disclosure.record import OutputRecord
+from trenv.lab import session
+
+_OUTPUTS: list[Output] = []
+
+
+@dataclass
+class Output:
+    """A safe result plus its output record. ``result`` is what may be exported."""
+
+    result: Any  # pd.DataFrame (tables, model summaries) or a matplotlib Figure
+    record: OutputRecord
+    table: pd.DataFrame | None = None  # the checked (safe) counts behind a figure
+    flags: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p><b>trenv {self.record.kind}</b>: {html.escape(self.record.statistic)} — "
+            f"status <b>{self.record.status}</b> under policy "
+            f"{html.escape(self.record.policy)} v{html.escape(self.record.policy_version)}</p>"
+        )
+        body = ""
+        frame = self.result if isinstance(self.result, pd.DataFrame) else self.table
+        if frame is not None:
+            flags = self.flags
+            if flags is not None and flags.shape == frame.shape:
+                # Flagged cells get a red background and their rule ids as a tooltip.
+                styled = frame.style.apply(
+                    lambda _: flags.map(
+                        lambda f: "background-color: #f8d0d0" if f else ""
+                    ).to_numpy(),
+                    axis=None,
+                ).set_tooltips(flags)
+                body = styled.to_html()
+            else:
+                body = frame.to_html()
+        rules = "".join(
+            f"<li>{html.escape(v.rule_id)}: {v.status} ({v.flagged_cells} cells)</li>"
+            for v in self.record.rules
+        )
+        return f"{head}{body}<ul>{rules}</ul>"
+
+    def __repr__(self) -> str:
+        return f"<trenv Output {self.record.kind} {self.record.statistic} {self.record.status}>"
+
+
+def register(output: Output) -> Output:
+    _OUTPUTS.append(output)
+    return output
+
+
+def outputs() -> list[Output]:
+    """The outputs produced in this session, oldest first."""
+    return list(_OUTPUTS)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save(output: Output, name: str) -> dict[str, Path]:
+    """Write the safe result and ``<name>.record.json`` into the workspace's outputs/ folder.
+
+    Refuses names with path separators and never overwrites an existing file: a file the
+    airlock may already be reviewing must not change under the checkers.
+    """
+    if not isinstance(output, Output):
+        raise TypeError("save() takes an output returned by a trenv.lab function")
+    if not name or "/" in name or "\\" in name or name in {".", ".."} or name.startswith("."):
+        raise ValueError(f"output name {name!r} must be a plain file name without '/' or '\\'")
+    folder = session.workspace() / "outputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    payloads: dict[str, bytes] = {}
+    if isinstance(output.result, pd.DataFrame):
+        payloads[f"{name}.csv"] = output.result.to_csv().encode("utf-8")
+    else:
+        buf = io.BytesIO()
+        output.result.savefig(buf, format="png")
+        payloads[f"{name}.png"] = buf.getvalue()
+        if output.table is not None:
+            payloads[f"{name}.csv"] = output.table.to_csv().encode("utf-8")
+    record_name = f"{name}.record.json"
+    targets = [folder / n for n in [*payloads, record_name]]
+    existing = [str(p) for p in targets if p.exists()]
+    if existing:
+        raise FileExistsError(
+            f"{existing} already exist; choose another name (outputs are never overwritten)"
+        )
+    record = output.record.model_copy(
+        update={"files": {n: _sha256(b) for n, b in payloads.items()}}
+    )
+    written: dict[str, Path] = {}
+    for file_name, data in payloads.items():
+        path = folder / file_name
+        with path.open("xb") as fh:  # "x": fail rather than overwrite, even in a race
+            fh.write(data)
+        written[file_name] = path
+    rec_path = folder / record_name
+    with rec_path.open("x", encoding="utf-8") as fh:
+        json.dump(record.model_dump(mode="json"), fh, indent=1)
+    written[record_name] = rec_path
+    output.record = record
+    return written
