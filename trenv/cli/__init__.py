@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from trenv import __version__, audit
+from trenv import __version__, audit, demo
 from trenv.cli.common import (
     EXIT_USER_ERROR,
     JsonOption,
@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo installation.", no_args_is_help=True)
 
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
@@ -43,6 +44,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(grant_app, name="grant")
 app.add_typer(image_app, name="image")
 app.add_typer(audit_app, name="audit")
+app.add_typer(demo_app, name="demo")
 
 
 @app.callback()
@@ -129,7 +131,16 @@ def audit_tail(
             [r["id"], r["occurred_at"][:19], r["actor"], r["action"], r["object"], r["detail"]]
             for r in rows
         ],
+        keep_whole=("action",),
     )
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Create the demo people, suppliers and project (safe to run again)."""
+    with session_scope() as session:
+        created = demo.seed(session)
+    ok("demo registry ready" + (f": created {', '.join(created)}" if created else " (no changes)"))
 
 
 def main() -> None:

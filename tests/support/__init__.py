@@ -1,0 +1,1 @@
+"""Shared test helpers (real services started by the test session)."""

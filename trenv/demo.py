@@ -1,0 +1,88 @@
+"""The demo installation's registry: people, suppliers and a project, created idempotently.
+
+`make demo` runs `trenv demo seed`; running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from trenv.errors import NotFound
+from trenv.registry import organisations, projects, users
+from trenv.store.models import GlobalRole, MemberRole
+
+ACTOR = "system:demo"
+PROJECT = "reoffending-demo"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    full_name: str
+    roles: frozenset[GlobalRole]
+
+
+DEMO_USERS = (
+    DemoUser("rosa", "Rosa Researcher", frozenset()),
+    DemoUser("chris", "Chris Checker", frozenset({GlobalRole.checker})),
+    DemoUser("cleo", "Cleo Checker", frozenset({GlobalRole.checker})),
+    DemoUser("adam", "Adam Admin", frozenset({GlobalRole.admin})),
+    DemoUser("stella", "Stella Steward", frozenset({GlobalRole.steward})),
+    DemoUser("carl", "Carl Controller (OM)", frozenset()),
+)
+
+# The justice chain's suppliers (slug, name, controller).
+DEMO_SUPPLIERS = (
+    ("om", "Openbaar Ministerie (prosecution service)", "carl"),
+    ("rechtspraak", "De Rechtspraak (courts)", "carl"),
+    ("dji", "Dienst Justitiële Inrichtingen (prisons)", "carl"),
+    ("politie", "Politie (police)", "carl"),
+    ("nfi", "Nederlands Forensisch Instituut", "carl"),
+)
+
+
+def seed(session: Session, today: dt.date | None = None) -> list[str]:
+    """Create whatever of the demo registry is missing; return what was created."""
+    created: list[str] = []
+    for person in DEMO_USERS:
+        try:
+            users.get_user(session, person.username)
+        except NotFound:
+            users.add_user(
+                session,
+                actor=ACTOR,
+                username=person.username,
+                full_name=person.full_name,
+                roles=person.roles,
+            )
+            created.append(f"user {person.username}")
+    for slug, name, controller in DEMO_SUPPLIERS:
+        try:
+            org = organisations.get_organisation(session, slug)
+        except NotFound:
+            org = organisations.add_organisation(session, actor=ACTOR, slug=slug, name=name)
+            created.append(f"organisation {slug}")
+        if controller not in {u.username for u in org.controllers}:
+            organisations.add_controller(session, actor=ACTOR, slug=slug, username=controller)
+    try:
+        projects.get_project(session, PROJECT)
+    except NotFound:
+        today = today or dt.date.today()
+        projects.create_project(
+            session,
+            actor=ACTOR,
+            slug=PROJECT,
+            title="Two-year reoffending after a conviction (demo)",
+            purpose="Trends in reoffending by offence type, age band and year, on synthetic data.",
+            legal_basis="Demo installation: synthetic data only.",
+            end_date=today.replace(year=today.year + 1),
+            policy_profile="trenv-default",
+        )
+        projects.add_member(
+            session, actor=ACTOR, slug=PROJECT, username="rosa", role=MemberRole.lead
+        )
+        created.append(f"project {PROJECT}")
+    return created
