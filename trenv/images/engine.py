@@ -1,0 +1,36 @@
+"""Connecting to the Docker engine, with an error that says how to start one."""
+
+from __future__ import annotations
+
+import docker
+import requests
+from docker.errors import DockerException
+
+from trenv.images.errors import DockerUnavailable
+
+# The engine on these machines is Debian's docker.io 20.10; pinning its API version keeps
+# docker-py from probing (and a newer engine from changing behaviour underneath us).
+API_VERSION = "1.41"
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def docker_client(base_url: str | None = None, timeout: int = 600) -> docker.DockerClient:
+    """A client whose engine has answered a ping; raises :class:`DockerUnavailable` if not.
+
+    ``base_url`` defaults to ``$DOCKER_HOST`` or the local socket. The long timeout is for
+    image builds and imports, which hold one API call open for minutes.
+    """
+    try:
+        if base_url is None:
+            client = docker.from_env(version=API_VERSION, timeout=timeout)
+        else:
+            client = docker.DockerClient(base_url=base_url, version=API_VERSION, timeout=timeout)
+        client.ping()
+    # docker-py lets the transport's connection errors through unwrapped.
+    except (DockerException, requests.RequestException, OSError) as exc:
+        where = base_url or DEFAULT_SOCKET
+        raise DockerUnavailable(
+            f"Docker engine not reachable at {where} ({exc}).",
+            "Run scripts/install-docker.sh as root to install and start it.",
+        ) from exc
+    return client
