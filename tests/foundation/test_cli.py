@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tests.foundation.test_audit import tamper
 from trenv.cli import app
 from trenv.config import Settings
+from trenv.store.migrate import head_revision
 
 runner = CliRunner()
 
@@ -82,8 +83,8 @@ def test_init_and_db_upgrade_are_idempotent(
     assert "ready" in trenv("init")
     trenv("init")
     assert (tmp_path / "fresh" / "vault").is_dir()
-    assert "database at 0001" in trenv("db", "upgrade")
-    assert trenv("db", "current").strip() == "0001"
+    assert f"database at {head_revision()}" in trenv("db", "upgrade")
+    assert trenv("db", "current").strip() == head_revision()
     events = json.loads(trenv("audit", "tail", "--json"))
     assert [e["action"] for e in events] == ["system.init"]
 
@@ -248,3 +249,33 @@ def test_audit_verify_and_tail(cli_world: Path, settings: Settings) -> None:
 def test_audit_verify_detects_a_deleted_row(cli_world: Path, settings: Settings) -> None:
     tamper(settings, "DELETE FROM audit_events WHERE id = 5")
     assert "event 5 is missing" in " ".join(trenv("audit", "verify", expect=1).split())
+
+
+def test_password_and_mfa_commands(cli_world: Path, settings: Settings) -> None:
+    import pyotp
+
+    from trenv.registry import credentials
+    from trenv.store import transaction
+
+    result = runner.invoke(
+        app, ["user", "set-password", "rita", "--password-stdin"], input="a long passphrase\n"
+    )
+    assert result.exit_code == 0, result.output
+    before = audit_length()
+    result = runner.invoke(
+        app, ["user", "set-password", "rita", "--password-stdin"], input="short\n"
+    )
+    assert result.exit_code == 2 and "too short" in result.output
+    assert audit_length() == before
+    enrolled = json.loads(trenv("user", "reset-mfa", "rita", "--json"))
+    assert enrolled["otpauth_uri"].startswith("otpauth://totp/")
+    with transaction(settings) as session:
+        outcome = credentials.verify_login(
+            session,
+            username="rita",
+            password="a long passphrase",
+            otp=pyotp.TOTP(enrolled["totp_secret"]).now(),
+        )
+    assert outcome.ok
+    assert "secret:" in trenv("user", "reset-mfa", "rita")
+    refused("user", "reset-mfa", "nobody", message="unknown user")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from trenv.cli.common import JsonOption, ok, print_json, print_table, session_scope, state
 from trenv.cli.serialise import organisation_dict, user_dict
-from trenv.registry import organisations, users
+from trenv.registry import credentials, organisations, users
 
 user_app = typer.Typer(help="People and their global roles.", no_args_is_help=True)
 org_app = typer.Typer(help="Data suppliers and their data controllers.", no_args_is_help=True)
@@ -66,6 +68,38 @@ def user_show(username: str, as_json: bool = JsonOption) -> None:
         print_json(data)
         return
     print_table(f"User {username}", ["field", "value"], [[k, v] for k, v in data.items()])
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (scripts)."
+    ),
+) -> None:
+    """Set a person's login password (prompted, never echoed)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with session_scope() as session:
+        credentials.set_password(
+            session, actor=state.acting(), username=username, password=password
+        )
+    ok(f"password set for {username}")
+
+
+@user_app.command("reset-mfa")
+def user_reset_mfa(username: str, as_json: bool = JsonOption) -> None:
+    """Issue a new TOTP second factor; the old one stops working. Shown once."""
+    with session_scope() as session:
+        secret = credentials.enrol_totp(session, actor=state.acting(), username=username)
+    uri = credentials.provisioning_uri(username, secret)
+    if as_json:
+        print_json({"username": username, "totp_secret": secret, "otpauth_uri": uri})
+        return
+    ok(f"new second factor for {username}; give it to them over a trusted channel:")
+    typer.echo(f"  secret: {secret}\n  uri:    {uri}")
 
 
 @org_app.command("add")

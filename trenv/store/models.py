@@ -120,6 +120,23 @@ class User(Base):
         return {row.role for row in self.role_rows}
 
 
+class Credential(Base):
+    """A user's local login: an argon2 password hash and a mandatory TOTP second factor."""
+
+    __tablename__ = "credentials"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    password_set_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The newest TOTP time step accepted: a code is never accepted twice (replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class UserRole(Base):
     __tablename__ = "user_roles"
 
