@@ -9,7 +9,6 @@ session on a machine pays for the cold build.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from trenv.config import Settings
 from trenv.images.build import BuiltImage, build_image
-from trenv.images.engine import docker_client
+from trenv.images.engine import ensure_engine
 from trenv.images.paths import repo_root
 
 TEST_TAG = "pytest"
@@ -45,12 +44,9 @@ def image_settings(repo: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def docker_engine(repo: Path) -> docker.DockerClient:
-    result = subprocess.run(
-        [str(repo / "scripts" / "install-docker.sh")], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"install-docker.sh failed:\n{result.stdout}\n{result.stderr}"
-    return docker_client()
+def docker_engine() -> docker.DockerClient:
+    # Installs and starts the engine (scripts/install-docker.sh) when it does not answer.
+    return ensure_engine()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from trenv.images.engine import docker_client
+from trenv.images.engine import docker_client, ensure_engine
 from trenv.images.errors import DockerUnavailable
 
 
@@ -26,3 +26,15 @@ def test_unreachable_engine_names_the_fix(tmp_path: Path) -> None:
         docker_client(f"unix://{tmp_path}/docker.sock")
     assert f"{tmp_path}/docker.sock" in str(raised.value)
     assert "scripts/install-docker.sh" in str(raised.value)
+
+
+def test_ensure_engine_leaves_a_running_engine_alone(
+    docker_engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    script = tmp_path / "install.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    script.chmod(0o755)
+    client = ensure_engine(install_script=script)
+    assert client.ping()
+    assert not marker.exists()

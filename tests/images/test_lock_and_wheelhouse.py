@@ -111,6 +111,30 @@ def test_wheelhouse_copies_verified_wheels(
     assert file_sha256(out[0]) in entry.sha256
 
 
+def test_missing_wheel_is_downloaded_and_verified(entries: list[LockEntry], tmp_path: Path) -> None:
+    """An empty cache is filled from the package index, for the image's Python, hash-checked."""
+    pure = [e for e in entries if e.filename and e.filename.endswith("-none-any.whl")]
+    # A pure-Python wheel: small, and proves the target platform arguments accept "any".
+    entry = pure[0]
+    lock = tmp_path / "one.lock"
+    lock.write_text(
+        f"# file: {entry.filename}\n{entry.pin} --hash=sha256:{sorted(entry.sha256)[0]}\n"
+    )
+    progress: list[tuple[str, int, int]] = []
+    out = prepare_wheelhouse(
+        lock,
+        tmp_path / "house",
+        cache_dir=tmp_path / "cache",
+        progress=lambda *call: progress.append(call),
+    )
+    assert [p.name for p in out] == [entry.filename]
+    assert (tmp_path / "cache" / entry.filename).is_file()
+    assert file_sha256(out[0]) in entry.sha256
+    assert progress[-1][1:] == (1, 1)
+    # Nothing half-downloaded is left behind in the cache.
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [entry.filename]
+
+
 def test_tampered_wheel_is_refused(
     notebook_image, image_settings: Settings, entries: list[LockEntry], tmp_path: Path
 ) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import docker
 import requests
 from docker.errors import DockerException
 
 from trenv.images.errors import DockerUnavailable
+from trenv.images.paths import repo_root
 
 # The engine on these machines is Debian's docker.io 20.10; pinning its API version keeps
 # docker-py from probing (and a newer engine from changing behaviour underneath us).
@@ -34,3 +38,23 @@ def docker_client(base_url: str | None = None, timeout: int = 600) -> docker.Doc
             "Run scripts/install-docker.sh as root to install and start it.",
         ) from exc
     return client
+
+
+def ensure_engine(install_script: Path | None = None) -> docker.DockerClient:
+    """A client for the local engine, installing and starting it first if it does not answer.
+
+    Runs ``scripts/install-docker.sh`` (which needs root) from the trenv checkout; for test
+    sessions and set-up commands, not for the web service.
+    """
+    try:
+        return docker_client()
+    except DockerUnavailable:
+        pass
+    script = install_script or repo_root() / "scripts" / "install-docker.sh"
+    result = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DockerUnavailable(
+            f"{script} could not install or start the Docker engine:\n{result.stderr.strip()}",
+            "Run it by hand as root and read its message.",
+        )
+    return docker_client()
