@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import docker
@@ -45,12 +46,12 @@ def image_exists(client: docker.DockerClient, name: str) -> bool:
     return True
 
 
-def host_debian_mirror() -> str | None:
+def host_debian_mirror(sources: Sequence[Path] = _SOURCES) -> str | None:
     """The Debian mirror this host's apt uses, so the bootstrap goes where apt already goes.
 
     None lets debootstrap use its built-in default.
     """
-    for path in _SOURCES:
+    for path in sources:
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
