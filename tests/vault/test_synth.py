@@ -84,3 +84,24 @@ def test_drug_seizures_have_xtc_composition_and_port_interceptions(
     ports = seizures[seizures["place_type"] == "port"]
     assert set(ports["substance"]) <= {"bmk", "pmk", "apaan"}
     assert (seizures["place_type"] == "dump_site").any()
+
+
+def test_progress_hook_sees_every_step(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from trenv.vault.progress import rich_progress
+
+    seen: list[tuple[str, int, int]] = []
+    console = Console(file=StringIO(), force_terminal=False)
+    with rich_progress(console) as hook:
+
+        def both(step: str, done: int, total: int) -> None:
+            seen.append((step, done, total))
+            hook(step, done, total)
+
+        generate(tmp_path, SynthConfig(persons=300, seed=1, formats=("csv",)), progress=both)
+    assert [s for s, _, _ in seen][-1] == "synth ground truth"
+    assert seen[-1][1] == seen[-1][2] == len(SOURCES) + 1
+    assert "synth persons" in console.file.getvalue()

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -117,15 +118,31 @@ class Pseudonymiser:
         if workers <= 1 or n < _PARALLEL_MIN:
             return _hmac_chunk(self._inner, self._outer, values)
         size = -(-n // (workers * 4))
-        chunks = [values[i : i + size] for i in range(0, n, size)]
-        # fork: workers inherit the pads from the parent; nothing with key material is pickled.
+        bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
+        # fork: the workers inherit the pads and the input list from this process, so neither
+        # key material nor millions of ids are pickled; each chunk comes back as one string.
+        with _FORK_LOCK:  # one parallel batch at a time: the input travels in a global
+            return self._parallel(values, bounds, workers)
+
+    def _parallel(
+        self, values: Sequence[str], bounds: list[tuple[int, int]], workers: int
+    ) -> list[str]:
+        global _FORK_VALUES
         ctx = get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(self._pads,)
-        ) as pool:
-            out: list[str] = []
-            for part in pool.map(_worker_chunk, chunks):
-                out.extend(part)
+        _FORK_VALUES = values
+        try:
+            with ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(self._pads,),
+            ) as pool:
+                out: list[str] = []
+                k = PSEUDONYM_HEX_CHARS
+                for joined in pool.map(_worker_chunk, bounds):
+                    out.extend(joined[j : j + k] for j in range(0, len(joined), k))
+        finally:
+            _FORK_VALUES = None
         return out
 
 
@@ -143,6 +160,8 @@ def _hmac_chunk(inner: hashlib._Hash, outer: hashlib._Hash, values: Iterable[str
 
 
 _WORKER_STATE: tuple[hashlib._Hash, hashlib._Hash] | None = None
+_FORK_VALUES: Sequence[str] | None = None
+_FORK_LOCK = threading.Lock()
 
 
 def _worker_init(pads: tuple[bytes, bytes]) -> None:
@@ -150,9 +169,10 @@ def _worker_init(pads: tuple[bytes, bytes]) -> None:
     _WORKER_STATE = (hashlib.sha256(pads[0]), hashlib.sha256(pads[1]))
 
 
-def _worker_chunk(values: Sequence[str]) -> list[str]:
-    assert _WORKER_STATE is not None
-    return _hmac_chunk(_WORKER_STATE[0], _WORKER_STATE[1], values)
+def _worker_chunk(bounds: tuple[int, int]) -> str:
+    assert _WORKER_STATE is not None and _FORK_VALUES is not None
+    start, end = bounds
+    return "".join(_hmac_chunk(_WORKER_STATE[0], _WORKER_STATE[1], _FORK_VALUES[start:end]))
 
 
 @runtime_checkable
