@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -74,7 +75,7 @@ class Runner:
     client: docker.DockerClient
     image: str
 
-    def __call__(self, command: list[str], **options: object) -> tuple[int, str]:
+    def __call__(self, command: list[str], **options: Any) -> tuple[int, str]:
         container = self.client.containers.create(self.image, command, **options)
         try:
             container.start()
@@ -87,7 +88,7 @@ class Runner:
 
 # How DockerSpawner will run it: read-only root, tmpfs /tmp and $HOME owned by uid 1000,
 # no capabilities, no privilege escalation, no network.
-LOCKED_DOWN: dict[str, object] = {
+LOCKED_DOWN: dict[str, Any] = {
     "read_only": True,
     "tmpfs": {
         "/tmp": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=1777",

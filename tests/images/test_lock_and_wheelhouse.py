@@ -116,6 +116,7 @@ def test_missing_wheel_is_downloaded_and_verified(entries: list[LockEntry], tmp_
     pure = [e for e in entries if e.filename and e.filename.endswith("-none-any.whl")]
     # A pure-Python wheel: small, and proves the target platform arguments accept "any".
     entry = pure[0]
+    assert entry.filename is not None
     lock = tmp_path / "one.lock"
     lock.write_text(
         f"# file: {entry.filename}\n{entry.pin} --hash=sha256:{sorted(entry.sha256)[0]}\n"

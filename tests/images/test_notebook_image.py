@@ -22,7 +22,7 @@ IMPORTS = (
 
 
 def test_labels_carry_version_and_lock_digest(
-    notebook_image: BuiltImage, docker_engine: docker.DockerClient, repo
+    notebook_image: BuiltImage, docker_engine: docker.DockerClient, repo, image_settings
 ) -> None:
     lock = repo / "images" / "notebook" / "requirements.lock"
     labels = docker_engine.images.get(notebook_image.reference).labels
@@ -31,6 +31,7 @@ def test_labels_carry_version_and_lock_digest(
     assert notebook_image.labels[LABEL_LOCK] == notebook_image.lock_sha256 == file_sha256(lock)
     assert notebook_image.image_id == docker_engine.images.get(notebook_image.reference).id
     assert notebook_image.digest.startswith("sha256:")
+    assert notebook_image.reference == f"{image_settings.notebook_image}:pytest"
     assert dict(notebook_image.packages)["jupyterlab"].startswith("4.")
 
 
@@ -102,6 +103,7 @@ def test_jupyter_server_serves_with_read_only_root(
         detach=True,
         **options,
     )
+    assert container.id is not None
     scratch_containers.append(container.id)
     probe = (
         "import urllib.request;"
@@ -112,6 +114,7 @@ def test_jupyter_server_serves_with_read_only_root(
     last = ""
     while time.monotonic() < deadline:
         code, out = container.exec_run(["python3", "-c", probe])
+        assert isinstance(out, bytes)
         last = out.decode(errors="replace")
         if code == 0 and last.strip() == "200":
             break

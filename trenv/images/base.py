@@ -22,6 +22,7 @@ import docker
 from docker.errors import ImageNotFound
 
 from trenv.images.docker_build import run_build
+from trenv.images.engine import image_id
 from trenv.images.errors import ImageError
 from trenv.images.paths import repo_root
 from trenv.images.progress import ProgressCallback, no_progress
@@ -122,7 +123,7 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, name: str = ROOTFS
             'CMD ["/bin/bash"]',
         ],
     )
-    return client.images.get(name).id
+    return image_id(client, name)
 
 
 def ensure_base_image(
@@ -135,7 +136,7 @@ def ensure_base_image(
 ) -> str:
     """The id of the base image ``name``, making it first if the engine lacks it."""
     if not rebuild and image_exists(client, name):
-        return client.images.get(name).id
+        return image_id(client, name)
     if rebuild or not image_exists(client, ROOTFS_IMAGE):
         progress(STAGE_BOOTSTRAP, 0, 1)
         tarball = rootfs_tarball(cache_dir)

@@ -25,9 +25,6 @@ from trenv.images.lockfile import file_sha256, read_lock
 from trenv.images.paths import cache_dir, repo_root, rootfs_cache_dir, wheel_cache_dir
 from trenv.images.progress import ProgressCallback, no_progress
 
-# Image names are "<prefix>/<kind>"; a module constant rather than a setting because nothing
-# outside this engine refers to them except through the registry, which records the name.
-IMAGE_PREFIX = "trenv"
 KINDS: tuple[str, ...] = ("notebook",)
 LABEL_VERSION = "org.trenv.version"
 LABEL_LOCK = "org.trenv.lock-sha256"
@@ -103,7 +100,8 @@ def build_image(
     entries = read_lock(lock)
     lock_sha256 = file_sha256(lock)
     tag = tag or default_tag(lock_sha256)
-    name = f"{IMAGE_PREFIX}/{kind}"
+    # The repository name is a setting (the spawner and the registry refer to it too).
+    name = settings.notebook_image
 
     base_id = ensure_base_image(
         client, cache_dir=rootfs_cache_dir(settings), name=base_image, progress=progress_callback

@@ -10,6 +10,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError
 
+from trenv.images.engine import image_id as local_image_id
 from trenv.images.errors import ImageError
 from trenv.images.progress import ProgressCallback, no_progress
 
@@ -72,8 +73,8 @@ def run_build(
             f"the Docker engine refused to build {tag}: {exc.explanation or exc}",
             f"Check {context / 'Dockerfile'} and that its FROM images exist locally.",
         ) from exc
-    image = client.images.get(tag)
-    if image_id is not None and image.id != image_id:
+    built = local_image_id(client, tag)
+    if image_id is not None and built != image_id:
         raise ImageError(f"{tag} changed while it was being built.", "Build again.")
     progress(stage, steps, steps)
-    return image.id
+    return built

@@ -9,7 +9,7 @@ import docker
 import requests
 from docker.errors import DockerException
 
-from trenv.images.errors import DockerUnavailable
+from trenv.images.errors import DockerUnavailable, ImageError
 from trenv.images.paths import repo_root
 
 # The engine on these machines is Debian's docker.io 20.10; pinning its API version keeps
@@ -58,3 +58,11 @@ def ensure_engine(install_script: Path | None = None) -> docker.DockerClient:
             "Run it by hand as root and read its message.",
         )
     return docker_client()
+
+
+def image_id(client: docker.DockerClient, name: str) -> str:
+    """The id (``sha256:…``) of the local image ``name``."""
+    found = client.images.get(name).id
+    if not found:
+        raise ImageError(f"the Docker engine reports no id for image {name}.", "Build it again.")
+    return found

@@ -79,9 +79,9 @@ def render_lock(wheels: Sequence[Path]) -> str:
             )
         by_name[canonical] = (str(version), wheel)
     out = [HEADER.format(python=PYTHON_VERSION)]
-    for name in sorted(by_name):
-        version, wheel = by_name[name]
-        out.append(f"# file: {wheel.name}\n{name}=={version} \\\n")
+    for dist in sorted(by_name):
+        pinned, wheel = by_name[dist]
+        out.append(f"# file: {wheel.name}\n{dist}=={pinned} \\\n")
         out.append(f"    --hash=sha256:{file_sha256(wheel)}\n")
     return "".join(out)
 
