@@ -16,13 +16,15 @@ def _data(seed: int, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
         {
-            "region": rng.choice(["north", "east", "south", "west", "isles"], n,
-                                 p=[0.4, 0.3, 0.2, 0.08, 0.02]),
-            "offence": rng.choice(["theft", "fraud", "drugs", "arson"], n,
-                                  p=[0.45, 0.3, 0.2, 0.05]),
+            "region": rng.choice(
+                ["north", "east", "south", "west", "isles"], n, p=[0.4, 0.3, 0.2, 0.08, 0.02]
+            ),
+            "offence": rng.choice(
+                ["theft", "fraud", "drugs", "arson"], n, p=[0.45, 0.3, 0.2, 0.05]
+            ),
             "months": np.round(rng.pareto(1.2, n) * 3, 2),
         }
-    )  # fmt: skip
+    )
     # Make some cells dominated by one or two people.
     df.loc[rng.choice(n, 3, replace=False), "months"] = 5000.0
     # One row per person: ACRO counts rows, trenv counts people; equal here by design.
@@ -65,9 +67,13 @@ def test_magnitude_table_flags_match_acro(run_acro: Any, seed: int) -> None:
     df = _data(seed)
     acro = run_acro(df, index="region", columns="offence", values="months", aggfunc="sum")
     ours = check_table(
-        df, index=["region"], columns=["offence"], values="months", statistic="sum",
+        df,
+        index=["region"],
+        columns=["offence"],
+        values="months",
+        statistic="sum",
         policy="sacro",
-    )  # fmt: skip
+    )
     for acro_check, rule in [
         ("NKCheck", "dominance-nk"),
         ("PPercentCheck", "p-percent"),
@@ -84,14 +90,20 @@ def test_magnitude_table_flags_match_acro(run_acro: Any, seed: int) -> None:
 
 def test_suppressed_cells_cover_acros(run_acro: Any) -> None:
     df = _data(3)
-    acro = run_acro(df, index="region", columns="offence", values="months", aggfunc="sum",
-                    suppress=True)  # fmt: skip
+    acro = run_acro(
+        df, index="region", columns="offence", values="months", aggfunc="sum", suppress=True
+    )
     ours = check_table(
-        df, index=["region"], columns=["offence"], values="months", statistic="sum",
+        df,
+        index=["region"],
+        columns=["offence"],
+        values="months",
+        statistic="sum",
         policy="sacro",
-    )  # fmt: skip
-    theirs = pd.DataFrame(np.isnan(np.array(acro["table"], dtype=float)),
-                          index=acro["index"], columns=acro["columns"])  # fmt: skip
+    )
+    theirs = pd.DataFrame(
+        np.isnan(np.array(acro["table"], dtype=float)), index=acro["index"], columns=acro["columns"]
+    )
     mine = ours.suppressed.copy()
     mine.index = [str(x) for x in mine.index]
     mine.columns = [str(x) for x in mine.columns]
@@ -110,6 +122,7 @@ def test_one_person_many_rows_is_where_trenv_differs(run_acro: Any) -> None:
     acro = run_acro(df, index="region", columns="offence")
     theirs = _mask(acro, ["MinimumThresholdCheck"])
     assert not theirs.loc["isles", "arson"]
-    ours = check_table(df, index=["region"], columns=["offence"], contributor="person",
-                       policy="sacro")  # fmt: skip
+    ours = check_table(
+        df, index=["region"], columns=["offence"], contributor="person", policy="sacro"
+    )
     assert "threshold" in ours.flags.loc["isles", "arson"]

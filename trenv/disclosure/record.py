@@ -23,6 +23,7 @@ class RuleVerdict(BaseModel):
     status: Literal["pass", "fail", "review"]
     flagged_cells: int
     detail: str = ""
+    cells: list[list[list[str]]] = Field(default_factory=list)  # [row, column] labels
 
 
 class CellRecord(BaseModel):
@@ -44,6 +45,47 @@ class CellRecord(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     suppressed: Literal["primary", "secondary"] | None = None
     interval: tuple[float, float] | None = None  # LP-audited feasible range if suppressed
+
+
+class CellTable(BaseModel):
+    """The cells of a table column by column (compact and fast for large tables)."""
+
+    row: list[list[str]] = Field(default_factory=list)
+    column: list[list[str]] = Field(default_factory=list)
+    margin: list[bool] = Field(default_factory=list)
+    row_margin: list[bool] = Field(default_factory=list)  # the row part is the total
+    column_margin: list[bool] = Field(default_factory=list)  # the column part is the total
+    published: list[float | None] = Field(default_factory=list)
+    value: list[float | None] = Field(default_factory=list)
+    rows: list[int] = Field(default_factory=list)
+    contributors: list[int] = Field(default_factory=list)
+    sum: list[float] = Field(default_factory=list)
+    abs_sum: list[float] = Field(default_factory=list)
+    top: list[list[float]] = Field(default_factory=list)
+    negatives: list[int] = Field(default_factory=list)
+    missing: list[int] = Field(default_factory=list)
+    all_equal: list[bool] = Field(default_factory=list)
+    near: list[int] | None = None
+    flags: list[list[str]] = Field(default_factory=list)
+    reasons: list[list[str]] = Field(default_factory=list)
+    suppressed: list[Literal["primary", "secondary"] | None] = Field(default_factory=list)
+    interval: list[tuple[float, float] | None] = Field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def cell(self, i: int) -> CellRecord:
+        """One cell as a record (``row_margin``/``column_margin`` fold into ``margin``)."""
+        data = {
+            name: getattr(self, name)[i]
+            for name in CellRecord.model_fields
+            if getattr(self, name, None) is not None and name in type(self).model_fields
+        }
+        return CellRecord(**data)
+
+    def __iter__(self):  # type: ignore[override]
+        # Iterating a table yields its cells (not pydantic's field pairs).
+        return (self.cell(i) for i in range(len(self)))
 
 
 class ModelCheck(BaseModel):
@@ -69,7 +111,7 @@ class OutputRecord(BaseModel):
     rounding: str = "none"
     status: Literal["pass", "review", "fail"]
     rules: list[RuleVerdict]
-    cells: list[CellRecord] = Field(default_factory=list)
+    cells: CellTable = Field(default_factory=CellTable)
     model: ModelCheck | None = None
     audit_passed: bool | None = None
     code: str = ""
@@ -79,17 +121,16 @@ class OutputRecord(BaseModel):
 
     @property
     def flagged(self) -> list[CellRecord]:
-        return [c for c in self.cells if c.flags]
+        return [self.cells.cell(i) for i, f in enumerate(self.cells.flags) if f]
 
     def public(self) -> dict[str, Any]:
         """The record without anything a suppressed cell's true value could be read from."""
         data = self.model_dump(mode="json")
-        for cell in data["cells"]:
-            if cell["suppressed"] is not None:
-                for key in ("value", "sum", "abs_sum", "rows", "contributors", "near"):
-                    cell[key] = None
-                cell["top"] = []
-                cell["interval"] = None
-            # Individual contributions never leave, even for published cells.
-            cell["top"] = []
+        cells = data["cells"]
+        hidden = [s is not None for s in cells["suppressed"]]
+        for key in ("value", "sum", "abs_sum", "rows", "contributors", "near", "interval"):
+            if cells.get(key) is not None:
+                cells[key] = [None if h else v for h, v in zip(hidden, cells[key], strict=True)]
+        # Individual contributions never leave, even for published cells.
+        cells["top"] = [[] for _ in cells["top"]]
         return data

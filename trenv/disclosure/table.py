@@ -15,7 +15,7 @@ from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
 from trenv.disclosure.policy import Policy, load_policy
-from trenv.disclosure.record import CellRecord, OutputRecord, RuleVerdict
+from trenv.disclosure.record import CellTable, OutputRecord, RuleVerdict
 from trenv.disclosure.rounding import round_table
 from trenv.disclosure.rules import (
     COUNT_STATS,
@@ -24,7 +24,12 @@ from trenv.disclosure.rules import (
     is_position,
     run_rules,
 )
-from trenv.disclosure.suppression import AuditResult, secondary_suppression, table_relations
+from trenv.disclosure.suppression import (
+    AuditResult,
+    Relation,
+    secondary_suppression,
+    table_relations,
+)
 
 MAX_CELLS = 2_000_000
 ADDITIVE = frozenset({"count", "sum"})
@@ -228,7 +233,12 @@ def check_table(
         shown = round_table(shown, rounding, pol.rounding.base, margins)
     suppressed = primary.copy()
     audit_result: AuditResult | None = None
-    if stat in ADDITIVE and margins and pol.secondary.enabled and columns:
+    if stat in ADDITIVE and margins and pol.secondary.enabled:
+        if columns:
+            relations, shape = table_relations(r, c), (r + 1, c + 1)
+        else:
+            # A one-way table with its total: the cells add up to the total.
+            relations, shape = [Relation(np.arange(r) * (c + 1), r * (c + 1))], None
         flat_vals = np.nan_to_num(shown, nan=0.0).ravel()
         nonneg = stat == "count" or stats["negatives"][r, c] == 0
         lower = np.full(flat_vals.shape, 0.0 if nonneg else -np.inf)
@@ -239,11 +249,12 @@ def check_table(
         supp_flat, audit_result = secondary_suppression(
             flat_vals,
             primary.ravel(),
-            table_relations(r, c),
+            relations,
             lower,
             upper,
             required,
             pol.secondary.max_rounds,
+            shape=shape,
         )
         suppressed = supp_flat.reshape(r + 1, c + 1)
     suppressed &= published
@@ -267,11 +278,28 @@ def check_table(
     if stat == "count" and norm is None:
         table = table.astype(np.int64)
     record = _record(
-        stats, value, safe_values, suppressed, primary, published, results, audit_result,
-        row_labels, col_labels, pol, r, c,
-        statistic=stat, values=values, index=index, columns=columns, contributor=contributor,
-        margins=margins, normalize=norm, rounding=rounding,
-    )  # fmt: skip
+        stats,
+        value,
+        safe_values,
+        suppressed,
+        primary,
+        published,
+        results,
+        audit_result,
+        row_labels,
+        col_labels,
+        pol,
+        r,
+        c,
+        statistic=stat,
+        values=values,
+        index=index,
+        columns=columns,
+        contributor=contributor,
+        margins=margins,
+        normalize=norm,
+        rounding=rounding,
+    )
     return TableCheck(
         table=table,
         safe=frame_of(safe_values),
@@ -296,9 +324,9 @@ def _normalise(safe: np.ndarray, shown: np.ndarray, norm: str, r: int, c: int) -
         return safe / denom
 
 
-def _label_list(labels: pd.Index, i: int) -> list[str]:
-    key = labels[i]
-    return [str(k) for k in key] if isinstance(key, tuple) else [str(key)]
+def _label_lists(labels: pd.Index) -> list[list[str]]:
+    # One conversion for the whole axis: indexing a MultiIndex per cell is slow.
+    return [[str(k) for k in key] if isinstance(key, tuple) else [str(key)] for key in labels]
 
 
 def _record(
@@ -324,45 +352,62 @@ def _record(
         ):
             intervals[int(cell_i)] = (float(lo), float(hi))
     top_keys = sorted(k for k in stats if k.startswith("top"))
-    cells = []
-    for i in np.flatnonzero(published.ravel()):
-        ri, ci = divmod(int(i), c + 1)
-        flags = [res.rule_id for res in results if res.mask.flat[i]]
-        reasons = [f"{res.rule_id}: {res.reasons(int(i))}" for res in results if res.mask.flat[i]]
-        v = value.flat[i]
-        s = safe.flat[i]
-        cells.append(
-            CellRecord(
-                row=_label_list(row_labels, ri),
-                column=_label_list(col_labels, ci),
-                margin=ri == r or ci == c,
-                published=None if np.isnan(s) else float(s),
-                value=None if np.isnan(v) else float(v),
-                rows=int(stats["rows"].flat[i]),
-                contributors=int(stats["contributors"].flat[i]),
-                sum=float(stats["sum"].flat[i]),
-                abs_sum=float(stats["abs_sum"].flat[i]),
-                top=[float(stats[k].flat[i]) for k in top_keys],
-                negatives=int(stats["negatives"].flat[i]),
-                missing=int(stats["missing"].flat[i]),
-                all_equal=bool(stats["vmin"].flat[i] == stats["vmax"].flat[i]),
-                near=int(stats["near"].flat[i]) if "near" in stats else None,
-                flags=flags,
-                reasons=reasons,
-                suppressed=(
-                    None
-                    if not suppressed.flat[i]
-                    else ("primary" if primary.flat[i] else "secondary")
-                ),
-                interval=intervals.get(int(i)),
-            )
-        )
+    row_text = _label_lists(row_labels)
+    col_text = _label_lists(col_labels)
+    flagged_any = np.zeros(published.size, dtype=bool)
+    for res in results:
+        flagged_any |= res.mask.ravel()
+    idx = np.flatnonzero(published.ravel())
+    ri, ci = np.divmod(idx, c + 1)
+    flags: list[list[str]] = []
+    reasons: list[list[str]] = []
+    for i in idx:
+        if flagged_any[i]:
+            hits = [res for res in results if res.mask.flat[i]]
+            flags.append([res.rule_id for res in hits])
+            reasons.append([f"{res.rule_id}: {res.reasons(int(i))}" for res in hits])
+        else:
+            flags.append([])
+            reasons.append([])
+
+    def floats(a: np.ndarray) -> list[float | None]:
+        sel = a.ravel()[idx].astype(np.float64)
+        return [None if np.isnan(x) else x for x in sel.tolist()]
+
+    supp = suppressed.ravel()[idx]
+    prim = primary.ravel()[idx]
+    cells = CellTable(
+        row=[row_text[k] for k in ri.tolist()],
+        column=[col_text[k] for k in ci.tolist()],
+        margin=((ri == r) | (ci == c)).tolist(),
+        row_margin=(ri == r).tolist(),
+        column_margin=(ci == c).tolist(),
+        published=floats(safe),
+        value=floats(value),
+        rows=stats["rows"].ravel()[idx].tolist(),
+        contributors=stats["contributors"].ravel()[idx].tolist(),
+        sum=stats["sum"].ravel()[idx].tolist(),
+        abs_sum=stats["abs_sum"].ravel()[idx].tolist(),
+        top=np.column_stack([stats[k].ravel()[idx] for k in top_keys]).tolist(),
+        negatives=stats["negatives"].ravel()[idx].tolist(),
+        missing=stats["missing"].ravel()[idx].tolist(),
+        all_equal=(stats["vmin"].ravel()[idx] == stats["vmax"].ravel()[idx]).tolist(),
+        near=stats["near"].ravel()[idx].tolist() if "near" in stats else None,
+        flags=flags,
+        reasons=reasons,
+        suppressed=[
+            None if not s_ else ("primary" if p_ else "secondary")
+            for s_, p_ in zip(supp.tolist(), prim.tolist(), strict=True)
+        ],
+        interval=[intervals.get(int(i)) for i in idx],
+    )
     verdicts = []
     for res in results:
         n_flag = int(res.mask.sum())
         status = "pass" if n_flag == 0 else ("fail" if res.action == "suppress" else "review")
-        verdicts.append(RuleVerdict(rule_id=res.rule_id, action=res.action, status=status,
-                                    flagged_cells=n_flag))  # fmt: skip
+        verdicts.append(
+            RuleVerdict(rule_id=res.rule_id, action=res.action, status=status, flagged_cells=n_flag)
+        )
     any_review = any(v.status == "review" for v in verdicts)
     any_supp = bool(suppressed.any())
     # "fail" = cells had to be suppressed (the safe table is still releasable);
