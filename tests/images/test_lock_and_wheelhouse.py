@@ -16,6 +16,7 @@ from trenv.config import Settings
 from trenv.images.base import BASE_IMAGE
 from trenv.images.docker_build import run_build
 from trenv.images.errors import ImageError, LockError, WheelhouseError
+from trenv.images.lock import check_lock_matches_project
 from trenv.images.lockfile import LockEntry, file_sha256, read_lock
 from trenv.images.paths import wheel_cache_dir
 from trenv.images.wheelhouse import prepare_wheelhouse
@@ -54,6 +55,26 @@ def test_lock_covers_the_toolset_and_trenv_lab(entries: list[LockEntry], repo: P
         name = canonicalize_name(spec.name)
         assert name in versions, f"trenv[lab] needs {spec}, the lock lacks it"
         assert spec.specifier.contains(versions[name]), f"{spec} vs locked {versions[name]}"
+
+
+def test_build_refuses_a_lock_that_pyproject_outgrew(
+    entries: list[LockEntry], repo: Path, tmp_path: Path
+) -> None:
+    check_lock_matches_project(entries, repo / "pyproject.toml")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "trenv"\n'
+        'dependencies = ["pandas>=99", "tomli; python_version < \'3.11\'"]\n'
+        '[project.optional-dependencies]\nlab = ["not-a-locked-package"]\n'
+    )
+    with pytest.raises(LockError) as raised:
+        check_lock_matches_project(entries, pyproject)
+    message = str(raised.value)
+    assert "pandas>=99 (locked: " in message
+    assert "not-a-locked-package (locked: absent)" in message
+    # A dependency whose marker excludes the image's Python 3.11 is not required.
+    assert "tomli" not in message
+    assert "python -m trenv.images.lock" in message
 
 
 def test_lock_jupyterhub_matches_the_hub(entries: list[LockEntry]) -> None:

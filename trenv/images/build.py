@@ -21,6 +21,7 @@ from trenv.images.context import assemble_context
 from trenv.images.docker_build import run_build
 from trenv.images.engine import docker_client
 from trenv.images.errors import ImageError
+from trenv.images.lock import check_lock_matches_project
 from trenv.images.lockfile import file_sha256, read_lock
 from trenv.images.paths import cache_dir, repo_root, rootfs_cache_dir, wheel_cache_dir
 from trenv.images.progress import ProgressCallback, no_progress
@@ -98,6 +99,8 @@ def build_image(
     image_dir = source_dir / "images" / kind
     lock = image_dir / "requirements.lock"
     entries = read_lock(lock)
+    # Fail in a second, not after minutes of building, when pyproject.toml moved on.
+    check_lock_matches_project(entries, source_dir / "pyproject.toml")
     lock_sha256 = file_sha256(lock)
     tag = tag or default_tag(lock_sha256)
     # The repository name is a setting (the spawner and the registry refer to it too).

@@ -24,10 +24,11 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from trenv.images.errors import LockError
-from trenv.images.lockfile import file_sha256
+from trenv.images.lockfile import LockEntry, file_sha256
 from trenv.images.paths import repo_root, wheel_cache_dir
 from trenv.images.target import PYTHON_VERSION, pip_target_args
 
@@ -56,6 +57,32 @@ def trenv_requirements(pyproject: Path) -> list[str]:
     """trenv's core dependencies plus its ``lab`` extra, as declared in pyproject.toml."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     return [*project["dependencies"], *project["optional-dependencies"]["lab"]]
+
+
+def unmet_requirements(entries: Sequence[LockEntry], requirements: Sequence[str]) -> list[str]:
+    """The ``requirements`` that the locked versions do not satisfy (for the image's Python)."""
+    locked = {e.name: e.version for e in entries}
+    environment = {"python_version": PYTHON_VERSION.rsplit(".", 1)[0]}
+    environment["python_full_version"] = PYTHON_VERSION
+    unmet: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        version = locked.get(canonicalize_name(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            unmet.append(f"{text} (locked: {version or 'absent'})")
+    return unmet
+
+
+def check_lock_matches_project(entries: Sequence[LockEntry], pyproject: Path) -> None:
+    """Refuse a lock that no longer satisfies what trenv[lab] declares in pyproject.toml."""
+    unmet = unmet_requirements(entries, [*trenv_requirements(pyproject), hub_jupyterhub_pin()])
+    if unmet:
+        raise LockError(
+            f"the notebook lock does not satisfy trenv's dependencies: {'; '.join(unmet)}.",
+            "Regenerate it with: python -m trenv.images.lock (and commit the new lock).",
+        )
 
 
 def read_requirements_in(path: Path) -> list[str]:
