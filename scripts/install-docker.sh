@@ -22,6 +22,11 @@ die() {
 # on which of the docker CLIs on PATH is found first or on its version.
 engine_answers() {
   [ -S "$SOCKET" ] || return 1
+  if ! command -v python3 >/dev/null 2>&1; then
+    # No Python yet on a bare machine: docker.io's own client asks the same question.
+    docker --host "unix://$SOCKET" version >/dev/null 2>&1
+    return
+  fi
   python3 - "$SOCKET" <<'PY' >/dev/null 2>&1
 import socket, sys
 
@@ -74,7 +79,7 @@ DOCKERD=$(command -v dockerd || true)
 
 # A dockerd that is starting (another script got here first) gets the chance to finish before
 # a second one is started; two daemons on the same data root would fight over it.
-if ! pgrep -x dockerd >/dev/null 2>&1; then
+if ! pidof dockerd >/dev/null 2>&1; then
   # A stale pid file from a killed daemon makes a new dockerd refuse to start.
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
