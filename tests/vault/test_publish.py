@@ -9,7 +9,7 @@ import pytest
 
 from trenv.vault.ingest import sha256_file
 from trenv.vault.pseudonym import ProjectKeyDestroyedError, project_pseudonymiser
-from trenv.vault.publish import PublishError, PublishItem, publish
+from trenv.vault.publish import PublishError, PublishItem, publish, withdraw
 
 from .conftest import Vault
 
@@ -117,3 +117,12 @@ def test_closed_project_cannot_be_published(vault: Vault) -> None:
     vault.keys.destroy_project_key("closed")
     with pytest.raises(ProjectKeyDestroyedError):
         project_pseudonymiser(vault.keys, "closed")
+
+
+def test_withdraw_removes_the_whole_view(vault: Vault, tmp_path: Path) -> None:
+    key = project_pseudonymiser(vault.keys, "gone")
+    result = publish("gone", _items(vault), tmp_path / "gone", key)
+    assert withdraw(tmp_path / "gone") == ["prosecution_cases", "cyber_reports"]
+    assert not result.data_dir.exists() and not result.data_dir.is_symlink()
+    assert list((tmp_path / "gone" / ".publications").iterdir()) == []
+    assert withdraw(tmp_path / "gone") == []

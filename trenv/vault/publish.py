@@ -222,3 +222,21 @@ def publish(
         files=files,
         removed=[name for name in previous if name not in names],
     )
+
+
+def withdraw(project_dir: Path) -> list[str]:
+    """Remove the project's published view (``trenv project close``, or all grants revoked).
+
+    Returns the datasets that were visible. The ``data`` link is removed first, so a new
+    container finds no data even while the old files are being deleted.
+    """
+    project_dir = Path(project_dir)
+    data_link = project_dir / DATA_LINK
+    previous = _previous_datasets(data_link) if data_link.is_symlink() else []
+    if data_link.is_symlink():
+        data_link.unlink()
+    store = project_dir / PUBLICATIONS
+    if store.exists():
+        for publication in store.iterdir():
+            _remove_tree(publication)
+    return previous
