@@ -85,29 +85,55 @@ def test_singleuser_server_runs_with_read_only_root(run_in_image: Runner) -> Non
     assert output.strip().split(".")[:2] == hub_major_minor, output
 
 
-def test_jupyter_server_serves_with_read_only_root(
+# Stands in for the hub's API inside the container: the single-user server asks the hub for
+# its version at start-up and keeps retrying (then exits) when nothing answers.
+FAKE_HUB = """
+import http.server, json
+class Hub(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"version": "%s"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-JupyterHub-Version", "%s")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_POST = do_GET
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", 8081), Hub).serve_forever()
+"""
+
+
+def test_singleuser_server_serves_with_read_only_root(
     docker_engine: docker.DockerClient, notebook_image: BuiltImage, scratch_containers: list[str]
 ) -> None:
-    """A real Jupyter server starts and answers with the root filesystem read-only."""
-    options = {**LOCKED_DOWN, "network_mode": "bridge"}
+    """The image's default command, started as a hub would, serves with a read-only root."""
+    hub_version = importlib.metadata.version("jupyterhub")
+    environment = {
+        "FAKE_HUB": FAKE_HUB % (hub_version, hub_version),
+        "JUPYTERHUB_API_TOKEN": "pytest-token",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_SERVICE_PREFIX": "/user/pytest/",
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:8888/user/pytest/",
+        "JUPYTERHUB_USER": "pytest",
+        "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-pytest",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": "/user/pytest/oauth_callback",
+    }
+    command = notebook_image_command(docker_engine, notebook_image)
     container = docker_engine.containers.run(
         notebook_image.reference,
-        [
-            "jupyter",
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            "--port=8888",
-            "--IdentityProvider.token=pytest",
-        ],
+        ["sh", "-c", f'python3 -c "$FAKE_HUB" & exec {" ".join(command)}'],
+        environment=environment,
         detach=True,
-        **options,
+        **LOCKED_DOWN,
     )
     assert container.id is not None
     scratch_containers.append(container.id)
     probe = (
         "import urllib.request;"
-        "r = urllib.request.urlopen('http://127.0.0.1:8888/api/status?token=pytest', timeout=5);"
+        "r = urllib.request.urlopen('http://127.0.0.1:8888/user/pytest/api', timeout=5);"
         "print(r.status)"
     )
     deadline = time.monotonic() + 90
@@ -122,7 +148,20 @@ def test_jupyter_server_serves_with_read_only_root(
         assert container.status == "running", container.logs().decode(errors="replace")
         time.sleep(1)
     else:
-        pytest.fail(f"jupyter lab never answered: {last}\n{container.logs().decode()[-3000:]}")
+        pytest.fail(
+            f"the single-user server never answered: {last}\n{container.logs().decode()[-3000:]}"
+        )
+    logs = container.logs().decode(errors="replace")
+    assert f"single-user server extension version {hub_version}" in logs, logs[-3000:]
+
+
+def notebook_image_command(client: docker.DockerClient, image: BuiltImage) -> list[str]:
+    """The image's default command (what DockerSpawner runs unless told otherwise)."""
+    config = client.images.get(image.reference).attrs["Config"]
+    assert config["Entrypoint"] == ["tini", "-g", "--"]
+    command = list(config["Cmd"])
+    assert command == ["jupyterhub-singleuser"]
+    return command
 
 
 def test_no_setuid_or_setgid_files(run_in_image: Runner) -> None:
