@@ -10,7 +10,14 @@ import docker
 import pytest
 
 import trenv
-from trenv.images.build import LABEL_LOCK, LABEL_VERSION, STAGE_BUILD, BuiltImage, build_image
+from trenv.images.build import (
+    DEFAULT_NAMES,
+    LABEL_LOCK,
+    LABEL_VERSION,
+    STAGE_BUILD,
+    BuiltImage,
+    build_image,
+)
 from trenv.images.errors import ImageError
 from trenv.images.lockfile import file_sha256, read_lock
 
@@ -22,7 +29,7 @@ IMPORTS = (
 
 
 def test_labels_carry_version_and_lock_digest(
-    notebook_image: BuiltImage, docker_engine: docker.DockerClient, repo, image_settings
+    notebook_image: BuiltImage, docker_engine: docker.DockerClient, repo
 ) -> None:
     lock = repo / "images" / "notebook" / "requirements.lock"
     labels = docker_engine.images.get(notebook_image.reference).labels
@@ -31,7 +38,7 @@ def test_labels_carry_version_and_lock_digest(
     assert notebook_image.labels[LABEL_LOCK] == notebook_image.lock_sha256 == file_sha256(lock)
     assert notebook_image.image_id == docker_engine.images.get(notebook_image.reference).id
     assert notebook_image.digest.startswith("sha256:")
-    assert notebook_image.reference == f"{image_settings.notebook_image}:pytest"
+    assert notebook_image.reference == f"{DEFAULT_NAMES['notebook']}:pytest"
     assert dict(notebook_image.packages)["jupyterlab"].startswith("4.")
 
 

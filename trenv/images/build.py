@@ -27,6 +27,9 @@ from trenv.images.paths import cache_dir, repo_root, rootfs_cache_dir, wheel_cac
 from trenv.images.progress import ProgressCallback, no_progress
 
 KINDS: tuple[str, ...] = ("notebook",)
+# Default repository of each kind. A parameter of build_image rather than read from Settings
+# here so this module works with any Settings; the CLI passes the configured name.
+DEFAULT_NAMES: dict[str, str] = {"notebook": "trenv/notebook"}
 LABEL_VERSION = "org.trenv.version"
 LABEL_LOCK = "org.trenv.lock-sha256"
 LABEL_KIND = "org.trenv.kind"
@@ -79,6 +82,7 @@ def build_image(
     settings: Settings | None = None,
     progress_callback: ProgressCallback = no_progress,
     tag: str | None = None,
+    name: str | None = None,
     client: docker.DockerClient | None = None,
     source_dir: Path | None = None,
     base_image: str = BASE_IMAGE,
@@ -88,8 +92,10 @@ def build_image(
 
     ``progress_callback(stage, completed, total)`` is called as work advances; stages are
     bootstrapping the base (first build only), downloading/verifying wheels, building the
-    trenv wheel and the Docker build steps. Raises :class:`~trenv.images.errors.ImageError`
-    (with a fix) on any failure.
+    trenv wheel and the Docker build steps. ``name`` is the image repository (default
+    ``trenv/notebook``; the CLI passes the configured ``notebook_image`` setting) and ``tag``
+    defaults to ``<trenv version>-<lock digest prefix>``. Raises
+    :class:`~trenv.images.errors.ImageError` (with a fix) on any failure.
     """
     if kind not in KINDS:
         raise ImageError(f"unknown image kind {kind!r}.", f"Known kinds: {', '.join(KINDS)}.")
@@ -103,8 +109,7 @@ def build_image(
     check_lock_matches_project(entries, source_dir / "pyproject.toml")
     lock_sha256 = file_sha256(lock)
     tag = tag or default_tag(lock_sha256)
-    # The repository name is a setting (the spawner and the registry refer to it too).
-    name = settings.notebook_image
+    name = name or DEFAULT_NAMES[kind]
 
     base_id = ensure_base_image(
         client, cache_dir=rootfs_cache_dir(settings), name=base_image, progress=progress_callback
