@@ -4,7 +4,20 @@ Same signatures as pandas plus ``contributor=`` and ``policy=``; every call retu
 safe result with its output record. Results here are advisory: the airlock re-checks.
 """
 
+from trenv.lab.describe import describe
+from trenv.lab.figures import bar, hist
+from trenv.lab.models import model_summary
 from trenv.lab.outputs import Output, outputs, save
 from trenv.lab.tables import crosstab, pivot_table
 
-__all__ = ["Output", "crosstab", "outputs", "pivot_table", "save"]
+__all__ = [
+    "Output",
+    "bar",
+    "crosstab",
+    "describe",
+    "hist",
+    "model_summary",
+    "outputs",
+    "pivot_table",
+    "save",
+]

@@ -18,7 +18,7 @@ from trenv.lab import session
 _OUTPUTS: list[Output] = []
 
 
-@dataclass
+@dataclass(eq=False)  # outputs are compared by identity, not by content
 class Output:
     """A safe result plus its output record. ``result`` is what may be exported."""
 

@@ -12,10 +12,11 @@ import pandas as pd
 from trenv.disclosure import DisclosureInputError, Policy, check_table
 from trenv.disclosure.table import TableCheck
 from trenv.lab import session
+from trenv.lab.ledger import with_differencing
 from trenv.lab.outputs import Output, register
 
 
-def _series(x: Any, default_name: str) -> pd.Series:
+def as_series(x: Any, default_name: str) -> pd.Series:
     if type(x).__module__.startswith("polars"):
         x = x.to_pandas()
     s = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
@@ -30,12 +31,11 @@ def _as_list(x: Any) -> list[Any]:
     return [x]
 
 
-def _finish(check: TableCheck, kind: str = "table") -> Output:
+def _finish(check: TableCheck) -> Output:
     record = check.record.model_copy(
         update={"code": session.calling_code(), "trenv_version": session.trenv_version()}
     )
-    if kind != "table":
-        record = record.model_copy(update={"kind": kind})
+    record = with_differencing(record)
     return register(Output(result=check.safe, record=record, flags=check.flags))
 
 
@@ -62,8 +62,8 @@ def crosstab(
     hiding empty combinations would itself hide a disclosure check.
     """
     _ = dropna
-    rows = [_series(s, f"row_{i}") for i, s in enumerate(_as_list(index))]
-    cols = [_series(s, f"col_{i}") for i, s in enumerate(_as_list(columns))]
+    rows = [as_series(s, f"row_{i}") for i, s in enumerate(_as_list(index))]
+    cols = [as_series(s, f"col_{i}") for i, s in enumerate(_as_list(columns))]
     if rownames is not None:
         rows = [s.rename(n) for s, n in zip(rows, rownames, strict=True)]
     if colnames is not None:
@@ -79,13 +79,13 @@ def crosstab(
         raise DisclosureInputError("values and aggfunc must be given together, as in pandas")
     vname = None
     if values is not None:
-        v = _series(values, "__values__")
+        v = as_series(values, "__values__")
         vname = "__values__"
         frame[vname] = v.to_numpy()
     cname = None
     if contributor is not None:
         cname = "__contributor__"
-        c = _series(contributor, cname)
+        c = as_series(contributor, cname)
         if len(c) != len(frame):
             raise DisclosureInputError("contributor must be as long as index and columns")
         frame[cname] = c.to_numpy()

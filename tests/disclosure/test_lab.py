@@ -1,0 +1,185 @@
+"""The researcher API: pandas signatures, safe results, records, saving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trenv.lab as tre
+from trenv.disclosure import DisclosureInputError
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TRENV_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("TRENV_POLICY", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def data() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "court": rng.choice(["Amsterdam", "Den Haag", "Zwolle"], n, p=[0.5, 0.3, 0.2]),
+            "verdict": rng.choice(["guilty", "acquitted", "dismissed"], n, p=[0.7, 0.2, 0.1]),
+            "months": np.round(rng.gamma(2.0, 6.0, n), 1),
+            "age": rng.integers(18, 80, n),
+            "person": rng.integers(0, 2000, n),
+        }
+    )
+    df.loc[:5, "court"] = "Assen"  # a small court: 6 records
+    return df
+
+
+def test_crosstab_matches_pandas_where_safe(data: pd.DataFrame) -> None:
+    out = tre.crosstab(data.court, data.verdict, contributor=data.person, margins=True)
+    expected = pd.crosstab(data.court, data.verdict, margins=True)
+    shown = out.result.loc[expected.index, expected.columns]
+    mask = shown.notna()
+    assert mask.to_numpy().sum() > 0
+    np.testing.assert_array_equal(shown[mask].fillna(-1), expected.where(mask).fillna(-1))
+    assert out.result.loc["Assen"].iloc[:3].isna().all()  # 6 records in all
+    assert out.record.kind == "table" and out.record.contributor == "__contributor__"
+    assert "tre.crosstab(data.court" in out.record.code
+
+
+def test_pivot_table_statistics(data: pd.DataFrame) -> None:
+    for stat in ("count", "sum", "mean", "median", "std", "min", "max", "q90"):
+        out = tre.pivot_table(
+            data,
+            values="months",
+            index="court",
+            columns="verdict",
+            aggfunc=stat,
+            contributor="person",
+        )
+        if stat in ("count", "sum", "mean", "median", "std"):
+            ref = pd.pivot_table(
+                data,
+                values="months",
+                index="court",
+                columns="verdict",
+                aggfunc=stat if stat != "count" else "count",
+            )
+            got = out.result.loc["Amsterdam", "guilty"]
+            assert got == pytest.approx(ref.loc["Amsterdam", "guilty"])
+        assert out.record.statistic == stat
+        if stat == "max":
+            assert np.isnan(out.result.loc["Amsterdam", "guilty"])  # the longest is one person
+
+
+def test_fill_value_and_callables_are_refused(data: pd.DataFrame) -> None:
+    with pytest.raises(DisclosureInputError, match="fill_value"):
+        tre.pivot_table(data, values="months", index="court", fill_value=0, contributor="person")
+    with pytest.raises(DisclosureInputError, match="one statistic name"):
+        tre.pivot_table(data, values="months", index="court", aggfunc=np.mean, contributor="person")
+
+
+def test_save_writes_csv_and_record(data: pd.DataFrame, workspace: Path) -> None:
+    out = tre.crosstab(data.court, data.verdict, contributor=data.person)
+    written = tre.save(out, "courts")
+    folder = workspace / "outputs"
+    assert set(written) == {"courts.csv", "courts.record.json"}
+    record = json.loads((folder / "courts.record.json").read_text())
+    assert record["schema_version"] == "trenv.output-record/1"
+    import hashlib
+
+    digest = hashlib.sha256((folder / "courts.csv").read_bytes()).hexdigest()
+    assert record["files"] == {"courts.csv": digest}
+    assert record["policy"] == "trenv-default" and record["policy_version"] == "1.0"
+    assert "person" not in json.dumps(record["cells"])  # no ids, only counts
+    assert len(record["cells"]["contributors"]) == 12
+    csv = pd.read_csv(folder / "courts.csv", index_col=0)
+    assert csv.loc["Assen"].isna().all()
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        tre.save(out, "courts")
+    for bad in ("../x", "a/b", "a\\b", ""):
+        with pytest.raises(ValueError, match="plain file name"):
+            tre.save(out, bad)
+    assert out in tre.outputs()
+
+
+def test_differencing_against_saved_outputs(workspace: Path) -> None:
+    df = pd.DataFrame(
+        {
+            "a": ["x"] * 43 + ["y"] * 52,
+            "b": ["p"] * 3 + ["q"] * 40 + ["p"] * 30 + ["q"] * 22,
+            "pid": range(95),
+        }
+    )
+    first = tre.crosstab(df.a, df.b, contributor=df.pid)
+    tre.save(first, "two_way")
+    second = tre.pivot_table(df, index="a", aggfunc="count", contributor="pid")
+    verdict = {v.rule_id: v for v in second.record.rules}["differencing"]
+    assert verdict.status == "fail" and verdict.flagged_cells == 1
+    assert second.status == "fail"
+
+
+def test_html_highlights_flagged_cells(data: pd.DataFrame) -> None:
+    out = tre.crosstab(data.court, data.verdict, contributor=data.person)
+    html = out._repr_html_()
+    assert "#f8d0d0" in html and "threshold" in html and "trenv-default" in html
+
+
+def test_hist_and_bar(data: pd.DataFrame, workspace: Path) -> None:
+    h = tre.hist(data.months, bins=8, contributor=data.person)
+    assert h.record.kind == "figure"
+    counts = h.table.iloc[:, 0]
+    assert counts.notna().sum() >= 2
+    edges = [float(s.split(",")[0][1:]) for s in counts.index]
+    assert min(edges) <= data.months.min() and min(edges) != data.months.min()
+    drawn = [p.get_height() for p in h.result.axes[0].patches]
+    assert sorted(drawn) == sorted(counts.dropna().tolist())
+    b = tre.bar(data.court, contributor=data.person)
+    assert np.isnan(b.table.loc["Assen"].iloc[0])
+    assert len(b.result.axes[0].patches) == 3
+    written = tre.save(b, "courts_bar")
+    assert {"courts_bar.png", "courts_bar.csv", "courts_bar.record.json"} == set(written)
+
+
+def test_model_summaries(data: pd.DataFrame) -> None:
+    import statsmodels.api as sm
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    x = pd.get_dummies(data[["court"]], drop_first=True, dtype=float).assign(age=data.age)
+    ols = sm.OLS(data.months, sm.add_constant(x)).fit()
+    out = tre.model_summary(ols)
+    assert out.record.model.df_resid == ols.df_resid
+    assert np.isnan(out.result.loc["court_Assen"]).all()  # 6 records
+    y = (data.verdict == "guilty").astype(float)
+    logit = sm.Logit(y, sm.add_constant(x)).fit(disp=0)
+    out_logit = tre.model_summary(logit)
+    small = {v.rule_id: v for v in out_logit.record.rules}["model-level-count"]
+    assert small.flagged_cells >= 1
+    lin = LinearRegression().fit(x, data.months)
+    out_lin = tre.model_summary(lin, x, data.months)
+    assert out_lin.record.model.df_resid == len(data) - x.shape[1] - 1
+    assert out_lin.result.loc["age", "coef"] == pytest.approx(lin.coef_[-1])
+    tiny = LogisticRegression().fit(x.iloc[:12], y.iloc[:12])
+    assert tre.model_summary(tiny, x.iloc[:12], y.iloc[:12]).result.isna().all().all()
+    with pytest.raises(DisclosureInputError, match="fitted on"):
+        tre.model_summary(lin)
+
+
+def test_describe(data: pd.DataFrame) -> None:
+    out = tre.describe(data[["months", "age", "person"]], contributor="person")
+    ref = data[["months", "age"]].describe()
+    assert out.result.loc["mean", "months"] == pytest.approx(ref.loc["mean", "months"])
+    assert out.result.loc["count", "age"] == ref.loc["count", "age"]
+    assert np.isnan(out.result.loc["max", "months"])  # the longest sentence is one person's
+    assert "person" not in out.result.columns
+
+
+def test_polars_input(data: pd.DataFrame) -> None:
+    pl = pytest.importorskip("polars")
+    a = tre.pivot_table(data, values="months", index="court", aggfunc="sum", contributor="person")
+    b = tre.pivot_table(
+        pl.from_pandas(data), values="months", index="court", aggfunc="sum", contributor="person"
+    )
+    pd.testing.assert_frame_equal(a.result, b.result)
