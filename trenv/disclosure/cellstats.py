@@ -2,10 +2,10 @@
 
 The rows are first collapsed to one item per (cell, contributor) with a single hash
 factorisation; everything else (distinct contributors, sums, the largest contributions
-per contributor, negatives, missing values, min/max) is a bincount or a grouped
-reduction over those items. Margins are aggregated from the same items, so the raw rows
-are read once however many margins a table has. This is what replaces ACRO's one pandas
-query per cell.
+per contributor, negatives, missing values, min/max) is a ``bincount`` or an unbuffered
+``ufunc.at`` reduction over those items (both linear and in C, no sorting). Margins are
+aggregated from the same items, so the raw rows are read once however many margins a
+table has. This is what replaces ACRO's one pandas query per cell.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-STAT_NAMES = ("rows", "contributors", "sum", "negatives", "missing", "vmin", "vmax")
 
 
 @dataclass(frozen=True)
@@ -28,74 +26,102 @@ class Items:
     rows: np.ndarray  # int64 rows with a value
     negatives: np.ndarray  # int64 rows with a negative value
     missing: np.ndarray  # int64 rows with a missing value
-    vmin: np.ndarray  # float64 smallest row value (nan if none)
-    vmax: np.ndarray  # float64 largest row value (nan if none)
+    vmin: np.ndarray  # float64 smallest row value (+inf if none)
+    vmax: np.ndarray  # float64 largest row value (-inf if none)
+
+
+def _minmax(codes: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    vmin = np.full(n, np.inf)
+    vmax = np.full(n, -np.inf)
+    np.minimum.at(vmin, codes, lo)
+    np.maximum.at(vmax, codes, hi)
+    return vmin, vmax
 
 
 def items_from_rows(
     group: np.ndarray, contrib: np.ndarray, n_contrib: int, values: np.ndarray | None
 ) -> Items:
     """Collapse rows to one item per (group, contributor)."""
-    key = group.astype(np.int64) * np.int64(max(n_contrib, 1)) + contrib.astype(np.int64)
+    n_c = np.int64(max(n_contrib, 1))
+    key = group.astype(np.int64) * n_c + contrib.astype(np.int64)
     codes, uniques = pd.factorize(key, sort=False)
     n_items = len(uniques)
     if values is None:
-        present = np.ones(len(group), dtype=bool)
-        vals = np.ones(len(group), dtype=np.float64)
-    else:
-        present = ~np.isnan(values)
-        vals = np.where(present, values, 0.0)
-    rows = np.bincount(codes, weights=present, minlength=n_items).astype(np.int64)
-    total = np.bincount(codes, weights=vals, minlength=n_items)
-    neg = np.bincount(codes, weights=vals < 0, minlength=n_items).astype(np.int64)
-    miss = np.bincount(codes, weights=~present, minlength=n_items).astype(np.int64)
-    if values is None:
-        vmin = np.ones(n_items)
-        vmax = np.ones(n_items)
-    else:
-        # A cythonised grouped min/max; NaNs are skipped, like pandas' own aggregations.
-        grouped = pd.Series(values).groupby(codes, sort=True)
-        vmin = grouped.min().to_numpy(dtype=np.float64)
-        vmax = grouped.max().to_numpy(dtype=np.float64)
-    n_c = np.int64(max(n_contrib, 1))
-    return Items(uniques // n_c, uniques % n_c, total, rows, neg, miss, vmin, vmax)
+        rows = np.bincount(codes, minlength=n_items).astype(np.int64)
+        zeros = np.zeros(n_items, dtype=np.int64)
+        ones = np.ones(n_items)
+        return Items(
+            uniques // n_c, uniques % n_c, rows.astype(np.float64), rows, zeros, zeros, ones, ones
+        )
+    present = ~np.isnan(values)
+    vals = np.where(present, values, 0.0)
+    vmin, vmax = _minmax(
+        codes, np.where(present, values, np.inf), np.where(present, values, -np.inf), n_items
+    )
+    return Items(
+        group=uniques // n_c,
+        contrib=uniques % n_c,
+        total=np.bincount(codes, weights=vals, minlength=n_items),
+        rows=np.bincount(codes, weights=present, minlength=n_items).astype(np.int64),
+        negatives=np.bincount(codes, weights=vals < 0, minlength=n_items).astype(np.int64),
+        missing=np.bincount(codes, weights=~present, minlength=n_items).astype(np.int64),
+        vmin=vmin,
+        vmax=vmax,
+    )
+
+
+def _aggregate(items: Items, codes: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    vmin, vmax = _minmax(codes, items.vmin, items.vmax, n)
+    return {
+        "total": np.bincount(codes, weights=items.total, minlength=n),
+        "rows": np.bincount(codes, weights=items.rows, minlength=n).astype(np.int64),
+        "negatives": np.bincount(codes, weights=items.negatives, minlength=n).astype(np.int64),
+        "missing": np.bincount(codes, weights=items.missing, minlength=n).astype(np.int64),
+        "vmin": vmin,
+        "vmax": vmax,
+    }
 
 
 def regroup(items: Items, new_group: np.ndarray, n_contrib: int) -> Items:
     """Aggregate items to coarser groups (margins) without touching the raw rows again."""
-    key = new_group.astype(np.int64) * np.int64(max(n_contrib, 1)) + items.contrib
-    codes, uniques = pd.factorize(key, sort=False)
-    n = len(uniques)
-    frame = pd.DataFrame({"vmin": items.vmin, "vmax": items.vmax})
-    mm = frame.groupby(codes, sort=True).agg({"vmin": "min", "vmax": "max"})
     n_c = np.int64(max(n_contrib, 1))
+    key = new_group.astype(np.int64) * n_c + items.contrib
+    codes, uniques = pd.factorize(key, sort=False)
     return Items(
-        group=uniques // n_c,
-        contrib=uniques % n_c,
-        total=np.bincount(codes, weights=items.total, minlength=n),
-        rows=np.bincount(codes, weights=items.rows, minlength=n).astype(np.int64),
-        negatives=np.bincount(codes, weights=items.negatives, minlength=n).astype(np.int64),
-        missing=np.bincount(codes, weights=items.missing, minlength=n).astype(np.int64),
-        vmin=mm["vmin"].to_numpy(dtype=np.float64),
-        vmax=mm["vmax"].to_numpy(dtype=np.float64),
+        group=uniques // n_c, contrib=uniques % n_c, **_aggregate(items, codes, len(uniques))
+    )
+
+
+def collapse_all(items: Items, n_contrib: int) -> Items:
+    """One group (the grand total): contributor ids index a dense array, no hashing."""
+    agg = _aggregate(items, items.contrib, max(n_contrib, 1))
+    seen = np.bincount(items.contrib, minlength=max(n_contrib, 1)) > 0
+    contrib = np.flatnonzero(seen)
+    return Items(
+        group=np.zeros(len(contrib), dtype=np.int64),
+        contrib=contrib,
+        **{k: v[seen] for k, v in agg.items()},
     )
 
 
 def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:
     """The k largest per-contributor magnitudes per group, largest first (0 when absent).
 
-    Repeated grouped idxmax is O(k * items) and avoids sorting every item.
+    Each round takes the group maximum and removes exactly one item holding it (ties keep
+    their duplicates for the next round): k linear passes, no sort.
     """
     out = np.zeros((n_groups, k), dtype=np.float64)
-    remaining = pd.Series(mag, copy=True)
-    grp = pd.Series(group)
+    live = np.ones(len(mag), dtype=bool)
+    index = np.arange(len(mag))
     for j in range(k):
-        live = remaining.notna()
-        if not live.any():
-            break
-        idx = remaining[live].groupby(grp[live], sort=False).idxmax()
-        out[idx.index.to_numpy(), j] = remaining.to_numpy()[idx.to_numpy()]
-        remaining.iloc[idx.to_numpy()] = np.nan
+        best = np.full(n_groups, -np.inf)
+        np.maximum.at(best, group[live], mag[live])
+        has = np.isfinite(best)
+        out[has, j] = best[has]
+        hit = live & (mag == best[group])
+        first = np.full(n_groups, len(mag))
+        np.minimum.at(first, group[hit], index[hit])
+        live[first[first < len(mag)]] = False
     return out
 
 
@@ -103,21 +129,15 @@ def group_stats(items: Items, n_groups: int, top_k: int) -> dict[str, np.ndarray
     """Statistics per group id in ``range(n_groups)`` from its items."""
     g = items.group
     has = items.rows > 0
-    vmin = np.full(n_groups, np.nan)
-    vmax = np.full(n_groups, np.nan)
-    if len(g):
-        mm = pd.DataFrame({"g": g, "vmin": items.vmin, "vmax": items.vmax}).groupby("g")
-        agg = mm.agg({"vmin": "min", "vmax": "max"})
-        vmin[agg.index.to_numpy()] = agg["vmin"].to_numpy()
-        vmax[agg.index.to_numpy()] = agg["vmax"].to_numpy()
+    vmin, vmax = _minmax(g, items.vmin, items.vmax, n_groups)
     stats = {
         "rows": np.bincount(g, weights=items.rows, minlength=n_groups).astype(np.int64),
         "contributors": np.bincount(g, weights=has, minlength=n_groups).astype(np.int64),
         "sum": np.bincount(g, weights=items.total, minlength=n_groups),
         "negatives": np.bincount(g, weights=items.negatives, minlength=n_groups).astype(np.int64),
         "missing": np.bincount(g, weights=items.missing, minlength=n_groups).astype(np.int64),
-        "vmin": vmin,
-        "vmax": vmax,
+        "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
+        "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
     }
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).

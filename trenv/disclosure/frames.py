@@ -48,6 +48,14 @@ def numeric_values(column: pd.Series, name: str) -> np.ndarray:
 
 
 def contributor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, int]:
+    """Dense integer ids per contributor (and how many ids there can be)."""
+    if pd.api.types.is_integer_dtype(column) and not column.isna().any() and len(column):
+        raw = column.to_numpy(dtype=np.int64)
+        lo, hi = int(raw.min()), int(raw.max())
+        # Pseudonymised ids are often already small non-negative integers: use them as
+        # codes directly (ids only need to be distinct, not consecutive) and skip a hash.
+        if lo >= 0 and hi < 4 * len(raw) + 1024:
+            return raw, hi + 1
     codes, labels = pd.factorize(column, use_na_sentinel=True)
     if (codes < 0).any():
         raise DisclosureInputError(

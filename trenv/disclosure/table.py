@@ -163,9 +163,7 @@ def check_table(
         cellstats.group_stats(items, r * c, top_k),
         cellstats.group_stats(cellstats.regroup(items, items.group // c, n_contrib), r, top_k),
         cellstats.group_stats(cellstats.regroup(items, items.group % c, n_contrib), c, top_k),
-        cellstats.group_stats(
-            cellstats.regroup(items, np.zeros(len(items.group), np.int64), n_contrib), 1, top_k
-        ),
+        cellstats.group_stats(cellstats.collapse_all(items, n_contrib), 1, top_k),
     ]
     stats = _assemble(parts, r, c)
     groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]

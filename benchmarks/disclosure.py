@@ -1,0 +1,209 @@
+"""Benchmark: plain pandas vs ACRO vs trenv's disclosure engine on synthetic justice data.
+
+    .venv/bin/python benchmarks/disclosure.py            # 1M and 10M rows
+    .venv/bin/python benchmarks/disclosure.py --rows 1000000
+
+Synthetic rows: 12 regions x 10 years x 20 offences (Zipf-like frequencies) x 8 age
+bands, heavy-tailed (Pareto) sentence lengths, about three rows per person. Two tables:
+
+  counts  crosstab  [region, year] x [offence, age band], margins   (19,200 cells)
+  sums    pivot     [region, year] x offence, sum of sentence, margins (2,400 cells)
+
+ACRO 1.0.2 needs pandas<=2.3.3, so it runs in a virtual environment of its own (created
+on first use, the same one the tests use) as a subprocess that regenerates the same data
+from the same seed and times itself. ACRO is run at 1M rows only: at 10M its suppression
+(one pandas query per flagged cell) takes tens of minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 20251125
+
+
+def synthetic(n: int, seed: int = SEED) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    offence_p = 1 / np.arange(1, 21) ** 1.3
+    offence_p /= offence_p.sum()
+
+    def cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=labels)
+
+    return pd.DataFrame(
+        {
+            "region": cat(rng.integers(0, 12, n), [f"region{i:02d}" for i in range(12)]),
+            "year": cat(rng.integers(0, 10, n), [str(2015 + i) for i in range(10)]),
+            "offence": cat(rng.choice(20, n, p=offence_p), [f"off{i:02d}" for i in range(20)]),
+            "age_band": cat(rng.integers(0, 8, n), [f"age{i}" for i in range(8)]),
+            "sentence": np.round(rng.pareto(1.5, n) * 3 + 0.5, 1),
+            "person": rng.integers(0, max(n // 3, 1), n),
+        }
+    )
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+# ---------------------------------------------------------------- ACRO side (own venv)
+
+
+def acro_worker(n: int) -> None:
+    """Runs inside ACRO's venv: time ACRO on the same data, print JSON."""
+    import logging
+
+    from acro import ACRO
+
+    logging.disable(logging.CRITICAL)
+    df = synthetic(n)
+    out = {}
+    for suppress in (False, True):
+        session = ACRO(suppress=suppress)
+        t_count, _ = _timed(
+            lambda s=session: s.crosstab(
+                [df.region, df.year], [df.offence, df.age_band], margins=True
+            )
+        )
+        t_sum, _ = _timed(
+            lambda s=session: s.pivot_table(
+                df,
+                values="sentence",
+                index=["region", "year"],
+                columns="offence",
+                aggfunc="sum",
+                margins=True,
+            )
+        )
+        key = "suppress" if suppress else "check"
+        out[f"acro_{key}_counts"] = t_count
+        out[f"acro_{key}_sums"] = t_sum
+    print(json.dumps(out))
+
+
+def acro_python() -> Path:
+    venv = Path(os.environ.get("TRENV_ACRO_VENV", ROOT / ".pytest_cache/d/acro-venv"))
+    python = venv / "bin" / "python"
+    if not (venv / ".acro-1.0.2").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "acro==1.0.2"], check=True)
+        (venv / ".acro-1.0.2").touch()
+    return python
+
+
+def run_acro(n: int) -> dict[str, float]:
+    proc = subprocess.run(
+        [str(acro_python()), __file__, "--acro-worker", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/tmp",
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- pandas and trenv
+
+
+def run_local(n: int) -> dict[str, float]:
+    from trenv.disclosure import check_table
+
+    df = synthetic(n)
+    res: dict[str, float] = {}
+    res["pandas_counts"], _ = _timed(
+        lambda: pd.crosstab([df.region, df.year], [df.offence, df.age_band], margins=True)
+    )
+    res["pandas_sums"], _ = _timed(
+        lambda: pd.pivot_table(
+            df,
+            values="sentence",
+            index=["region", "year"],
+            columns="offence",
+            aggfunc="sum",
+            margins=True,
+            observed=False,
+        )
+    )
+    res["trenv_counts"], counts = _timed(
+        lambda: check_table(
+            df,
+            index=["region", "year"],
+            columns=["offence", "age_band"],
+            contributor="person",
+            margins=True,
+        )
+    )
+    res["trenv_sums"], sums = _timed(
+        lambda: check_table(
+            df,
+            index=["region", "year"],
+            columns=["offence"],
+            values="sentence",
+            statistic="sum",
+            contributor="person",
+            margins=True,
+        )
+    )
+    for name, check in (("counts", counts), ("sums", sums)):
+        res[f"cells_{name}"] = float(check.suppressed.size)
+        res[f"suppressed_{name}"] = float(check.suppressed.to_numpy().sum())
+        res[f"audit_ok_{name}"] = float(bool(check.record.audit_passed))
+    return res
+
+
+def report(n: int, res: dict[str, float]) -> None:
+    print(f"\n{n:,} rows")
+    for table in ("counts", "sums"):
+        base = res[f"pandas_{table}"]
+        print(
+            f"  {table}: {int(res[f'cells_{table}']):,} cells, "
+            f"{int(res[f'suppressed_{table}']):,} suppressed, "
+            f"LP audit {'passed' if res[f'audit_ok_{table}'] else 'FAILED'}"
+        )
+        rows = [
+            ("plain pandas", base),
+            ("trenv (all checks + suppression + audit)", res[f"trenv_{table}"]),
+        ]
+        if f"acro_check_{table}" in res:
+            rows += [
+                ("ACRO, checks only", res[f"acro_check_{table}"]),
+                ("ACRO, with suppression", res[f"acro_suppress_{table}"]),
+            ]
+        for label, secs in rows:
+            print(f"    {label:<42} {secs:9.3f} s   {secs / base:8.1f}x pandas")
+        if f"acro_suppress_{table}" in res:
+            ratio = res[f"acro_suppress_{table}"] / res[f"trenv_{table}"]
+            print(f"    trenv is {ratio:.0f}x faster than ACRO's suppression")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--acro-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-acro", action="store_true")
+    parser.add_argument("--acro-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.acro_worker:
+        acro_worker(args.acro_worker)
+        return
+    for n in args.rows:
+        res = run_local(n)
+        if not args.no_acro and n <= args.acro_rows:
+            res.update(run_acro(n))
+        report(n, res)
+
+
+if __name__ == "__main__":
+    main()
