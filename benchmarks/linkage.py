@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=800_000)
     parser.add_argument("--report-rate", type=float, default=0.25, help="reports per person")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temp directory")
     args = parser.parse_args()
 

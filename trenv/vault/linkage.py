@@ -89,7 +89,7 @@ def link(
     out_dir: Path,
     *,
     ground_truth: Path | None = None,
-    threshold: float = 0.9,
+    threshold: float = 0.5,
     seed: int = 0,
     threads: int | None = None,
     progress: Progress | None = None,

@@ -30,7 +30,37 @@ class ProbabilisticResult:
     weight_histogram: list[tuple[float, int]]  # (match weight bin start, count)
 
 
-def _settings(seed: int) -> Any:
+def address_m_probabilities(con: duckdb.DuckDBPyConnection) -> list[float] | None:
+    """m probabilities of the address levels, measured on pairs that agree exactly on first
+    name, surname and birth date (nearly all of which are true matches).
+
+    EM cannot learn these reliably: inside a birth-date block its first step treats every
+    pair whose address differs as a non-match (the prior over all pairs is tiny), and it then
+    concludes that true matches never move, which silently drops everyone who moved.
+    Measuring the share of moved people among near-certain matches avoids that trap. Add-one
+    smoothing keeps every level possible.
+    """
+    [row] = con.execute(
+        """
+        SELECT
+            count(*),
+            count(*) FILTER (s.postcode = r.postcode AND s.house_number = r.house_number),
+            count(*) FILTER (s.postcode = r.postcode AND s.house_number IS DISTINCT FROM
+                             r.house_number),
+            count(*) FILTER (s.postcode <> r.postcode
+                             AND substr(s.postcode, 1, 4) = substr(r.postcode, 1, 4)),
+            count(*) FILTER (substr(s.postcode, 1, 4) <> substr(r.postcode, 1, 4))
+        FROM trenv_spine s JOIN trenv_source r USING (first_name, surname, birth_date)
+        WHERE s.postcode IS NOT NULL AND r.postcode IS NOT NULL
+        """
+    ).fetchall()
+    total, *levels = (int(x) for x in row)
+    if total < 100:
+        return None  # too few certain pairs to measure; EM from starting values instead
+    return [(n + 1) / (total + len(levels)) for n in levels]
+
+
+def _settings(seed: int, prior: float, address_m: list[float] | None) -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -58,22 +88,29 @@ def _settings(seed: int) -> Any:
     # Postcode and house number change together when a person moves, so they are one
     # comparison: two separate ones would count the same evidence twice (Fellegi-Sunter assumes
     # comparisons independent given match status) and make EM over-trust the address.
+    address_levels = [
+        cll.CustomLevel(
+            "postcode_l = postcode_r AND house_number_l = house_number_r",
+            label_for_charts="same postcode and house number",
+        ),
+        cll.CustomLevel("postcode_l = postcode_r", label_for_charts="same postcode"),
+        cll.CustomLevel(
+            "substr(postcode_l, 1, 4) = substr(postcode_r, 1, 4)",
+            label_for_charts="same 4-digit area",
+        ),
+        cll.ElseLevel(),
+    ]
+    if address_m is not None:
+        # Measured, not learnt: see address_m_probabilities(). Fixed so EM cannot undo it.
+        for level, m in zip(address_levels, address_m, strict=True):
+            level.configure(m_probability=m, fix_m_probability=True)
     address = cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
             cll.CustomLevel(
                 "postcode_l IS NULL OR postcode_r IS NULL", label_for_charts="address missing"
             ).configure(is_null_level=True),
-            cll.CustomLevel(
-                "postcode_l = postcode_r AND house_number_l = house_number_r",
-                label_for_charts="same postcode and house number",
-            ),
-            cll.CustomLevel("postcode_l = postcode_r", label_for_charts="same postcode"),
-            cll.CustomLevel(
-                "substr(postcode_l, 1, 4) = substr(postcode_r, 1, 4)",
-                label_for_charts="same 4-digit area",
-            ),
-            cll.ElseLevel(),
+            *address_levels,
         ],
     )
     # Starting m values for EM, in the order of the non-null levels. Without them EM can
@@ -85,9 +122,9 @@ def _settings(seed: int) -> Any:
         m_probabilities=[0.9, 0.05, 0.03, 0.02]
     )
     birth_date.configure(m_probabilities=[0.88, 0.03, 0.04, 0.03, 0.02])
-    address.configure(m_probabilities=[0.8, 0.03, 0.02, 0.15])
     return SettingsCreator(
         link_type="link_only",
+        probability_two_random_records_match=prior,
         unique_id_column_name="unique_id",
         comparisons=[
             first_name,
@@ -139,10 +176,18 @@ def link_probabilistic(
     db = DuckDBAPI(connection=con)
     spine_df = db.register(left, dataset_display_name="spine")
     source_df = db.register(right, dataset_display_name="source")
-    linker = Linker([spine_df, source_df], _settings(seed), log_level=logging.ERROR)
-
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("first_name", "surname", "birth_date")], recall=0.8
+    con.register("trenv_spine", left)
+    con.register("trenv_source", right)
+    address_m = address_m_probabilities(con)
+    # EM sessions start from the model's prior; over all pairs it is tiny, inside the
+    # birth-date block it is about one match per source record. Start there and estimate the
+    # global prior after EM.
+    [(block_pairs,)] = con.execute(
+        "SELECT count(*) FROM trenv_spine s JOIN trenv_source r USING (birth_date)"
+    ).fetchall()
+    block_prior = min(0.5, max(right.num_rows / max(int(block_pairs), 1), 1e-6))
+    linker = Linker(
+        [spine_df, source_df], _settings(seed, block_prior, address_m), log_level=logging.ERROR
     )
     # min_count_per_level=None: rare levels (swapped day/month) would otherwise make Splink
     # keep sampling long after the common levels are well estimated.
@@ -150,18 +195,21 @@ def link_probabilistic(
         max_pairs=PAIRS_FOR_U, seed=seed, min_count_per_level=None
     )
     # Two EM sessions on unrelated rules, so each comparison is trained by one of them:
-    # inside "same birth date" EM learns names and address (how many moved); inside "same
-    # address" it learns names and the birth-date errors.
+    # inside "same birth date" EM learns the names; inside "same address" it learns names
+    # and the birth-date errors.
     for rule in (block_on("birth_date"), block_on("postcode", "house_number")):
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
         )
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "surname", "birth_date")], recall=0.8
+    )
     predictions = linker.inference.predict(
         threshold_match_probability=min(threshold, 0.5), warning_mode="never"
     )
     rel = predictions.as_duckdbpyrelation()
     con.register("trenv_pred", rel)
-    pairs = con.execute("SELECT count(*) FROM trenv_pred").fetchone()
+    [(pairs,)] = con.execute("SELECT count(*) FROM trenv_pred").fetchall()
     histogram = con.execute(
         "SELECT floor(match_weight) AS w, count(*) FROM trenv_pred GROUP BY 1 ORDER BY 1"
     ).fetchall()
@@ -189,6 +237,6 @@ def link_probabilistic(
     return ProbabilisticResult(
         best=best,
         parameters=model,
-        pairs_scored=int(pairs[0]) if pairs else 0,
+        pairs_scored=int(pairs),
         weight_histogram=[(float(w), int(n)) for w, n in histogram],
     )
