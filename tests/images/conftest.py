@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
+from tests.images.helpers import ProgressLog, Runner
 from trenv.config import Settings
 from trenv.images.build import BuiltImage, build_image
 from trenv.images.engine import ensure_engine
 from trenv.images.paths import repo_root
 
 TEST_TAG = "pytest"
-
-
-@dataclass
-class ProgressLog:
-    calls: list[tuple[str, int, int]]
-
-    def __call__(self, stage: str, completed: int, total: int) -> None:
-        self.calls.append((stage, completed, total))
 
 
 @pytest.fixture(scope="session")
@@ -66,38 +57,6 @@ def notebook_image(
         tag=TEST_TAG,
         client=docker_engine,
     )
-
-
-@dataclass
-class Runner:
-    """Runs one command in a fresh container of the test image and returns (exit code, output)."""
-
-    client: docker.DockerClient
-    image: str
-
-    def __call__(self, command: list[str], **options: Any) -> tuple[int, str]:
-        container = self.client.containers.create(self.image, command, **options)
-        try:
-            container.start()
-            code = int(container.wait(timeout=300)["StatusCode"])
-            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
-        finally:
-            container.remove(force=True)
-        return code, output
-
-
-# How DockerSpawner will run it: read-only root, tmpfs /tmp and $HOME owned by uid 1000,
-# no capabilities, no privilege escalation, no network.
-LOCKED_DOWN: dict[str, Any] = {
-    "read_only": True,
-    "tmpfs": {
-        "/tmp": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=1777",
-        "/home/jovyan": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0700",
-    },
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges"],
-    "network_mode": "none",
-}
 
 
 @pytest.fixture(scope="session")

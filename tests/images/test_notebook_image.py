@@ -10,6 +10,7 @@ import docker
 import pytest
 
 import trenv
+from tests.images.helpers import LOCKED_DOWN, ProgressLog, Runner
 from trenv.images.build import (
     DEFAULT_NAMES,
     LABEL_LOCK,
@@ -20,8 +21,6 @@ from trenv.images.build import (
 )
 from trenv.images.errors import ImageError
 from trenv.images.lockfile import file_sha256, read_lock
-
-from .conftest import LOCKED_DOWN, ProgressLog, Runner
 
 IMPORTS = (
     "import trenv.lab, pandas, opendp, polars, sklearn, statsmodels, duckdb, pyarrow, matplotlib"
