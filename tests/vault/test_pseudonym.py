@@ -140,3 +140,10 @@ def test_keys_never_shown_or_pickled(tmp_path: Path) -> None:
         store.linkage_key()
     master = store.master_path.read_bytes()
     assert master.hex() not in str(info.value)
+
+
+def test_parallel_path_handles_ids_containing_the_separator() -> None:
+    p = Pseudonymiser(os.urandom(32))
+    ids = [f"{i:09d}" for i in range(450_000)]
+    ids[7] = "12\x0034"
+    assert p.pseudonymise(ids, workers=2) == p.pseudonymise(ids, workers=1)

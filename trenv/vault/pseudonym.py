@@ -75,7 +75,7 @@ class Pseudonymiser:
 
     The key's inner and outer padded hash states are computed once; each identifier then costs
     two ``copy()`` calls and two short hash updates instead of a full ``hmac.new`` set-up, which
-    is about twice as fast. Large batches are also spread over worker processes.
+    is about twice as fast. Large batches can also be spread over worker processes.
     The key is kept only as those hash states, never printed or pickled by ``repr``.
     """
 
@@ -111,38 +111,48 @@ class Pseudonymiser:
     def pseudonym(self, value: str) -> str:
         return self.digest(value.encode("utf-8")).hex()[:PSEUDONYM_HEX_CHARS]
 
-    def pseudonymise(self, values: Sequence[str], *, workers: int | None = None) -> list[str]:
-        """Pseudonyms of ``values`` in order. ``workers``: processes (default: CPU count)."""
+    def pseudonymise(self, values: Sequence[str], *, workers: int = 1) -> list[str]:
+        """Pseudonyms of ``values`` in order.
+
+        ``workers`` > 1 spreads batches of 400k ids or more over forked processes. It pays off
+        only on a vault host with idle cores: on the shared two-core test machine one process
+        was faster (see benchmarks/README.md), hence the default of 1.
+        """
         n = len(values)
-        workers = workers if workers is not None else (os.cpu_count() or 1)
         if workers <= 1 or n < _PARALLEL_MIN:
             return _hmac_chunk(self._inner, self._outer, values)
+        # The workers are forked: they inherit the pads and the input, so neither key material
+        # nor ids are pickled. The input is packed into one NUL-separated bytes object per
+        # chunk, so the children touch a few large objects instead of millions of small ones
+        # (whose reference counts would force copy-on-write of the parent's memory).
         size = -(-n // (workers * 4))
-        bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
-        # fork: the workers inherit the pads and the input list from this process, so neither
-        # key material nor millions of ids are pickled; each chunk comes back as one string.
+        blobs = ["\0".join(values[i : i + size]).encode() for i in range(0, n, size)]
         with _FORK_LOCK:  # one parallel batch at a time: the input travels in a global
-            return self._parallel(values, bounds, workers)
+            return self._parallel(values, blobs, size, workers)
 
     def _parallel(
-        self, values: Sequence[str], bounds: list[tuple[int, int]], workers: int
+        self, values: Sequence[str], blobs: list[bytes], size: int, workers: int
     ) -> list[str]:
-        global _FORK_VALUES
-        ctx = get_context("fork")
-        _FORK_VALUES = values
+        global _FORK_BLOBS, _FORK_COUNTS
+        _FORK_BLOBS = blobs
+        _FORK_COUNTS = [min(size, len(values) - i) for i in range(0, len(values), size)]
+        k = PSEUDONYM_HEX_CHARS
+        out: list[str] = []
         try:
             with ProcessPoolExecutor(
                 max_workers=workers,
-                mp_context=ctx,
+                mp_context=get_context("fork"),
                 initializer=_worker_init,
                 initargs=(self._pads,),
             ) as pool:
-                out: list[str] = []
-                k = PSEUDONYM_HEX_CHARS
-                for joined in pool.map(_worker_chunk, bounds):
-                    out.extend(joined[j : j + k] for j in range(0, len(joined), k))
+                for index, joined in enumerate(pool.map(_worker_chunk, range(len(blobs)))):
+                    if joined is None:  # an id contained NUL: do this chunk here, unpacked
+                        chunk = values[index * size : (index + 1) * size]
+                        out.extend(_hmac_chunk(self._inner, self._outer, chunk))
+                    else:
+                        out.extend(joined[j : j + k] for j in range(0, len(joined), k))
         finally:
-            _FORK_VALUES = None
+            _FORK_BLOBS = _FORK_COUNTS = None
         return out
 
 
@@ -160,7 +170,8 @@ def _hmac_chunk(inner: hashlib._Hash, outer: hashlib._Hash, values: Iterable[str
 
 
 _WORKER_STATE: tuple[hashlib._Hash, hashlib._Hash] | None = None
-_FORK_VALUES: Sequence[str] | None = None
+_FORK_BLOBS: list[bytes] | None = None
+_FORK_COUNTS: list[int] | None = None
 _FORK_LOCK = threading.Lock()
 
 
@@ -169,10 +180,21 @@ def _worker_init(pads: tuple[bytes, bytes]) -> None:
     _WORKER_STATE = (hashlib.sha256(pads[0]), hashlib.sha256(pads[1]))
 
 
-def _worker_chunk(bounds: tuple[int, int]) -> str:
-    assert _WORKER_STATE is not None and _FORK_VALUES is not None
-    start, end = bounds
-    return "".join(_hmac_chunk(_WORKER_STATE[0], _WORKER_STATE[1], _FORK_VALUES[start:end]))
+def _worker_chunk(index: int) -> str | None:
+    assert _WORKER_STATE is not None and _FORK_BLOBS is not None and _FORK_COUNTS is not None
+    parts = _FORK_BLOBS[index].split(b"\0")
+    if len(parts) != _FORK_COUNTS[index]:
+        return None
+    icopy, ocopy, k = _WORKER_STATE[0].copy, _WORKER_STATE[1].copy, PSEUDONYM_HEX_CHARS
+    out = []
+    append = out.append
+    for value in parts:
+        i = icopy()
+        i.update(value)
+        o = ocopy()
+        o.update(i.digest())
+        append(o.hexdigest()[:k])
+    return "".join(out)
 
 
 @runtime_checkable
