@@ -45,7 +45,11 @@ def _ensure_acro(venv: Path) -> Path:
 @pytest.fixture(scope="session")
 def acro_python(request: pytest.FixtureRequest) -> Path:
     override = os.environ.get("TRENV_ACRO_VENV")
-    venv = Path(override) if override else Path(request.config.cache.mkdir("acro-venv"))
+    # Under the pytest cache folder (git-ignored); not via the cache plugin, which may be
+    # disabled with -p no:cacheprovider.
+    default = Path(request.config.rootpath) / ".pytest_cache" / "d" / "acro-venv"
+    venv = Path(override) if override else default
+    venv.parent.mkdir(parents=True, exist_ok=True)
     return _ensure_acro(venv)
 
 

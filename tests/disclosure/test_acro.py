@@ -47,7 +47,7 @@ def _trenv_mask(check: Any, rules: list[str]) -> pd.DataFrame:
     return flags
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_frequency_table_flags_match_acro(run_acro: Any, seed: int) -> None:
     df = _data(seed)
     acro = run_acro(df, index="region", columns="offence")
@@ -62,7 +62,7 @@ def test_frequency_table_flags_match_acro(run_acro: Any, seed: int) -> None:
     np.testing.assert_array_equal(ours.table.loc[acro["index"], acro["columns"]], table)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_magnitude_table_flags_match_acro(run_acro: Any, seed: int) -> None:
     df = _data(seed)
     acro = run_acro(df, index="region", columns="offence", values="months", aggfunc="sum")
