@@ -24,6 +24,8 @@ def test_ingest_stores_pseudonymised_research_data(vault: Vault) -> None:
     table = pq.read_table(result.data_path)
     # Direct identifiers are gone, the birth date is generalised to the year.
     assert table.schema.field("birth_date").type == "int32"
+    codebook_types = {c: e["type"] for c, e in result.codebook.items()}
+    assert codebook_types["birth_date"] == "integer"
     assert trenv_metadata(result.data_path)["pseudonym_columns"] == ["person_pseudonym"]
     codebook = json.loads(result.codebook_path.read_text())
     assert set(codebook["columns"]) == set(result.columns)

@@ -79,3 +79,21 @@ def test_failed_run_leaves_no_directory(vault: Vault, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(LinkageError, match="already exists"):
         link(spine, [], vault.linkage.directory)
+
+
+def test_rerun_links_every_record_to_the_same_person(vault: Vault, tmp_path: Path) -> None:
+    ingested = vault.ingested
+    again = link(
+        LinkSource.from_ingest_dir("persons", ingested["persons"].directory),
+        [LinkSource.from_ingest_dir("cyber_reports", ingested["cyber_reports"].directory)],
+        tmp_path / "rerun",
+        seed=1,
+    )
+    first = pq.read_table(vault.linkage.person_keys_path).to_pandas()
+    second = pq.read_table(again.person_keys_path).to_pandas()
+    first = first[first["source"] == "cyber_reports"].sort_values("record_key")
+    second = second.sort_values("record_key")
+    second = second[second["source"] == "cyber_reports"]
+    assert first["record_key"].tolist() == second["record_key"].tolist()
+    assert first["person_pseudonym"].tolist() == second["person_pseudonym"].tolist()
+    assert "evaluation" not in again.report["sources"]["cyber_reports"]

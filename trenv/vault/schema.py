@@ -154,7 +154,11 @@ class Schema(BaseModel):
             if col.allowed:
                 entry["codes"] = dict(col.allowed)
             if col.generalise:
+                # The stored type follows the generalisation, not the delivered type.
                 entry["generalised"] = col.generalise
+                entry["type"] = {"year": "integer", "month": "string", "postcode4": "string"}[
+                    col.generalise
+                ]
             if col.minimum is not None or col.maximum is not None:
                 entry["range"] = [col.minimum, col.maximum]
             book[out] = entry
