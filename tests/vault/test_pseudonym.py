@@ -147,3 +147,16 @@ def test_parallel_path_handles_ids_containing_the_separator() -> None:
     ids = [f"{i:09d}" for i in range(450_000)]
     ids[7] = "12\x0034"
     assert p.pseudonymise(ids, workers=2) == p.pseudonymise(ids, workers=1)
+
+
+def test_array_pseudonyms_keep_order_and_nulls() -> None:
+    import pyarrow as pa
+
+    from trenv.vault.pseudonym import pseudonymise_array
+
+    p = Pseudonymiser(os.urandom(32))
+    values = pa.chunked_array([["111222333", None], ["123456782", "111222333"]])
+    out = pseudonymise_array(p, values).to_pylist()
+    assert out[1] is None
+    assert out[0] == out[3] == p.pseudonym("111222333")
+    assert out[2] == p.pseudonym("123456782")

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trenv.vault.normalise import generalise, linkage_value, typed
-from trenv.vault.pseudonym import Pseudonymiser
+from trenv.vault.pseudonym import Pseudonymiser, pseudonymise_array
 from trenv.vault.readers import iter_string_batches
 from trenv.vault.schema import Role, Schema
 from trenv.vault.validate import ValidationFailed, ValidationReport, validate_file
@@ -152,10 +152,7 @@ def _build(
         values = typed(column(col.name), col)
         if col.role is Role.identifier:
             assert col.pseudonym_name is not None
-            py = values.to_pylist()
-            present = [v for v in py if v is not None]
-            pseudo = iter(linkage.pseudonymise(present))
-            out = pa.array([next(pseudo) if v is not None else None for v in py], pa.string())
+            out = pseudonymise_array(linkage, values)
             data[col.pseudonym_name] = out
             link[col.pseudonym_name] = out
             pseudonym_columns.append(col.pseudonym_name)

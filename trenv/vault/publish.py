@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trenv.vault.ingest import sha256_file, trenv_metadata
-from trenv.vault.pseudonym import Pseudonymiser, check_slug
+from trenv.vault.pseudonym import Pseudonymiser, check_slug, pseudonymise_array
 
 Progress = Callable[[str, int, int], None]
 DATA_LINK = "data"
@@ -69,13 +68,6 @@ class PublishResult:
     manifest: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)  # datasets in the previous view, not now
-
-
-def _rekey(column: pa.ChunkedArray, key: Pseudonymiser) -> pa.Array:
-    values = column.to_pylist()
-    present = [v for v in values if v is not None]
-    mapped = iter(key.pseudonymise(present))
-    return pa.array([next(mapped) if v is not None else None for v in values], pa.string())
 
 
 def _read_only(root: Path) -> None:
@@ -128,7 +120,7 @@ def _write_item(item: PublishItem, key: Pseudonymiser, target: Path) -> dict[str
     pseudonyms = [c for c in trenv_metadata(source).get("pseudonym_columns", []) if c in columns]
     for name in pseudonyms:
         index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, _rekey(table.column(name), key))
+        table = table.set_column(index, name, pseudonymise_array(key, table.column(name)))
     path = target / f"{item.dataset}.parquet"
     # No trenv metadata in the view: it would describe vault internals researchers need not see.
     pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
