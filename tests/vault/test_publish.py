@@ -126,3 +126,21 @@ def test_withdraw_removes_the_whole_view(vault: Vault, tmp_path: Path) -> None:
     assert not result.data_dir.exists() and not result.data_dir.is_symlink()
     assert list((tmp_path / "gone" / ".publications").iterdir()) == []
     assert withdraw(tmp_path / "gone") == []
+
+
+def test_no_key_material_in_anything_written(vault: Vault, tmp_path: Path) -> None:
+    key = project_pseudonymiser(vault.keys, "leak")
+    result = publish("leak", _items(vault), tmp_path / "leak", key)
+    secrets = [
+        vault.keys.master_path.read_bytes(),
+        vault.keys.linkage_key(),
+        vault.keys.project_key("leak"),
+    ]
+    written = [p for p in result.publication_dir.rglob("*") if p.is_file()]
+    written += [p for p in vault.linkage.directory.iterdir() if p.is_file()]
+    for ingested in vault.ingested.values():
+        written += [p for p in ingested.directory.iterdir() if p.is_file()]
+    for path in written:
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret not in content and secret.hex().encode() not in content, path
