@@ -43,8 +43,10 @@ PY
 
 if engine_answers; then
   missing_tools=()
-  command -v debootstrap >/dev/null 2>&1 || missing_tools+=(debootstrap)
-  command -v iptables >/dev/null 2>&1 || missing_tools+=(iptables)
+  # /usr/sbin may be missing from a non-root PATH; look there too.
+  for tool in debootstrap iptables; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing_tools+=("$tool")
+  done
   if [ "${#missing_tools[@]}" -eq 0 ]; then
     echo "Docker engine already answering at $SOCKET"
     exit 0

@@ -61,7 +61,8 @@ def notebook_image(
 
 @pytest.fixture(scope="session")
 def run_in_image(docker_engine: docker.DockerClient, notebook_image: BuiltImage) -> Runner:
-    return Runner(docker_engine, notebook_image.reference)
+    # By id, not by tag: another test session (tests/hub) may move the shared "pytest" tag.
+    return Runner(docker_engine, notebook_image.image_id)
 
 
 @pytest.fixture

@@ -74,7 +74,8 @@ def rootfs_tarball(cache_dir: Path, mirror: str | None = None) -> Path:
     tarball = cache_dir / f"{SUITE}-minbase-{key}.tar"
     if tarball.is_file():
         return tarball
-    debootstrap = shutil.which("debootstrap")
+    # /usr/sbin is not on every PATH (e.g. sudo without a login shell).
+    debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
     if debootstrap is None:
         raise ImageError(
             "debootstrap is not installed, so the Debian base image cannot be made.",
