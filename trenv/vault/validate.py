@@ -168,13 +168,12 @@ def _mask(array: pa.Array) -> np.ndarray:
 class _Checker:
     """Runs the per-value checks of one column over string batches."""
 
-    def __init__(self, column: Column, report: ValidationReport) -> None:
+    def __init__(self, column: Column) -> None:
         self.col = column
-        self.report = report
         self.echo = column.role in _ECHO_ROLES
         self.codes = pa.array(list(column.allowed)) if column.allowed else None
 
-    def check(self, values: pa.Array, first_row: int) -> list[tuple[str, np.ndarray, str]]:
+    def check(self, values: pa.Array) -> list[tuple[str, np.ndarray, str]]:
         """Return (kind, batch indices, message) triples; rows are numbered by the caller."""
         col = self.col
         found: list[tuple[str, np.ndarray, str]] = []
@@ -303,7 +302,7 @@ def validate_file(
             Problem(MALFORMED_ROW, row, None, f"expected {expected} fields, found {actual}")
         )
 
-    checkers = {c.name: _Checker(c, report) for c in schema.columns if c.name in names}
+    checkers = {c.name: _Checker(c) for c in schema.columns if c.name in names}
     key = schema.key_column
     keys: list[pa.Array] = []
     cell_problems: list[tuple[str, np.ndarray, str, str, pa.Array | None, bool]] = []
@@ -317,7 +316,7 @@ def validate_file(
     ):
         for name, checker in checkers.items():
             values = batch.column(batch.schema.get_field_index(name))
-            for kind, rows, message in checker.check(values, parsed):
+            for kind, rows, message in checker.check(values):
                 # Keep values only for the listed problems, and only where echoing is safe.
                 sample = values.take(pa.array(rows[:max_listed])) if checker.echo else None
                 cell_problems.append((kind, rows + parsed, name, message, sample, checker.echo))
