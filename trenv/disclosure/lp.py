@@ -51,6 +51,20 @@ def feasible_intervals(
     row_of_constraint = (
         labels[a_eq.indices[a_eq.indptr[:-1]]] if a_eq.shape[0] else np.array([], dtype=int)
     )
+    pieces: dict[int, tuple[np.ndarray, sparse.csr_matrix, np.ndarray, list]] = {}
+
+    def piece(label: int) -> tuple[np.ndarray, sparse.csr_matrix, np.ndarray, list]:
+        # The sub-problem of one component, built once and reused for all its targets.
+        if label not in pieces:
+            var_idx = np.flatnonzero(labels == label)
+            con_idx = np.flatnonzero(row_of_constraint == label)
+            bnds = [
+                (None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
+                for a, b in bounds_all[var_idx]
+            ]
+            pieces[label] = (var_idx, a_eq[con_idx][:, var_idx], b_eq[con_idx], bnds)
+        return pieces[label]
+
     for t in range(targets.shape[0]):
         row = targets.getrow(t)
         comp = labels[row.indices]
@@ -58,17 +72,10 @@ def feasible_intervals(
         total_lo = 0.0
         total_hi = 0.0
         for label in np.unique(comp):
-            var_idx = np.flatnonzero(labels == label)
-            con_idx = np.flatnonzero(row_of_constraint == label)
-            sub_a = a_eq[con_idx][:, var_idx]
-            sub_b = b_eq[con_idx]
+            var_idx, sub_a, sub_b, bnds = piece(int(label))
             coef = np.zeros(len(var_idx))
             pos = np.searchsorted(var_idx, row.indices[comp == label])
             coef[pos] = row.data[comp == label]
-            bnds = [
-                (None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
-                for a, b in bounds_all[var_idx]
-            ]
             for sign in (1.0, -1.0):
                 res = linprog(
                     sign * coef,

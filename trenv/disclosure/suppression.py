@@ -27,6 +27,8 @@ from scipy import sparse
 
 from trenv.disclosure.lp import feasible_intervals
 
+CANDIDATES = 24  # partner rows/columns tried per cell in a cycle certificate
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -87,6 +89,12 @@ def cycle_certificates(
         rows = rows[rows != r]
         if not len(cols) or not len(rows):
             continue
+        # Any rectangle is a valid certificate, so on heavily suppressed tables only the
+        # partners with the largest values (which allow the largest moves) are tried.
+        if len(cols) > CANDIDATES:
+            cols = cols[np.argsort(values[r, cols])[-CANDIDATES:]]
+        if len(rows) > CANDIDATES:
+            rows = rows[np.argsort(values[rows, c])[-CANDIDATES:]]
         corner = suppressed[np.ix_(rows, cols)]
         if not corner.any():
             continue
@@ -115,10 +123,10 @@ def cycle_certificates(
         ]
         d = np.minimum.reduce([*lo_parts, np.full(corner.shape, values[r, c])])
         u = np.minimum.reduce(hi_parts)
-        width = np.where(corner, d + u, -1.0)
-        best = np.unravel_index(np.argmax(width), width.shape)
-        down[r, c] = d[best]
-        up[r, c] = u[best]
+        # Each rectangle gives a feasible point below and one above the true value; the
+        # interval spans the lowest and the highest of them (possibly from two rectangles).
+        down[r, c] = d[corner].max()
+        up[r, c] = u[corner].max()
     return down, up
 
 
