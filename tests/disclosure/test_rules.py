@@ -160,3 +160,21 @@ def test_rule_reasons_and_record() -> None:
     assert flagged[0].reasons == ["threshold: 3 contributor(s), fewer than the threshold 10"]
     assert flagged[0].contributors == 3 and flagged[0].suppressed == "primary"
     assert check.record.policy == "trenv-default" and check.record.policy_version == "1.0"
+
+
+def test_inner_cells_do_not_depend_on_margins() -> None:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(
+        {
+            "a": rng.choice(list("xyz"), 400, p=[0.6, 0.35, 0.05]),
+            "b": rng.choice(list("pq"), 400),
+            "v": rng.pareto(1.0, 400),
+            "pid": rng.integers(0, 150, 400),
+        }
+    )
+    kw = {"index": ["a"], "columns": ["b"], "values": "v", "statistic": "sum", "contributor": "pid"}
+    plain = check_table(df, **kw)
+    with_margins = check_table(df, margins=True, **kw)
+    inner = with_margins.flags.loc[["x", "y", "z"], ["p", "q"]]
+    pd.testing.assert_frame_equal(plain.flags, inner)
+    assert with_margins.record.cells.contributors[-1] == df.pid.nunique()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +159,22 @@ def check_table(
     top_k = max(pol.dominance.n, 2)
     cell = row_code * c + col_code
     items = cellstats.items_from_rows(cell, contrib, n_contrib, vals)
+    if margins:
+        by_row = cellstats.regroup(items, items.group // c, n_contrib)
+        by_col = cellstats.regroup(items, items.group % c, n_contrib)
+        everyone = cellstats.collapse_all(items, n_contrib)
+    else:
+        # Unpublished margins only feed row totals (class disclosure, shares, rounding):
+        # skip the contributor de-duplication, whose contributor counts and top shares
+        # would never be shown or checked.
+        by_row = replace(items, group=items.group // c)
+        by_col = replace(items, group=items.group % c)
+        everyone = replace(items, group=np.zeros_like(items.group))
     parts = [
         cellstats.group_stats(items, r * c, top_k),
-        cellstats.group_stats(cellstats.regroup(items, items.group // c, n_contrib), r, top_k),
-        cellstats.group_stats(cellstats.regroup(items, items.group % c, n_contrib), c, top_k),
-        cellstats.group_stats(cellstats.collapse_all(items, n_contrib), 1, top_k),
+        cellstats.group_stats(by_row, r, top_k),
+        cellstats.group_stats(by_col, c, top_k),
+        cellstats.group_stats(everyone, 1, top_k),
     ]
     stats = _assemble(parts, r, c)
     groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]
