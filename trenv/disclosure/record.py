@@ -105,6 +105,7 @@ class OutputRecord(BaseModel):
     contributor: str | None = None
     margins: bool = False
     normalize: str | None = None
+    structural_zeros: list[list[list[str]]] = Field(default_factory=list)  # [row, column]
     policy: str
     policy_version: str
     policy_parameters: dict[str, Any]

@@ -308,6 +308,10 @@ def check_table(
         margins=margins,
         normalize=norm,
         rounding=rounding,
+        structural_zeros=[
+            [_label_lists(row_labels)[i], _label_lists(col_labels)[j]]
+            for i, j in zip(*np.nonzero(structural), strict=True)
+        ],
     )
     return TableCheck(
         table=table,
