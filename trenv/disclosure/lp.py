@@ -35,8 +35,12 @@ def feasible_intervals(
     lower: np.ndarray,
     upper: np.ndarray,
     targets: sparse.csr_matrix,
+    sides: tuple[float, ...] = (1.0, -1.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of each target row ``t @ x`` over ``{x : a_eq x = b_eq, lower <= x <= upper}``.
+
+    ``sides`` selects the programmes: ``(1.0,)`` only minimises, ``(-1.0,)`` only maximises
+    (the other end is returned as nan).
 
     Unbounded directions give -inf/+inf. Raises ValueError if the facts are inconsistent
     (which means the published numbers were not produced from one data set).
@@ -45,8 +49,8 @@ def feasible_intervals(
     labels = _components(a_eq, n_vars)
     a_eq = a_eq.tocsr()
     targets = targets.tocsr()
-    lo = np.empty(targets.shape[0])
-    hi = np.empty(targets.shape[0])
+    lo = np.full(targets.shape[0], np.nan)
+    hi = np.full(targets.shape[0], np.nan)
     bounds_all = np.column_stack([lower, upper])
     row_of_constraint = (
         labels[a_eq.indices[a_eq.indptr[:-1]]] if a_eq.shape[0] else np.array([], dtype=int)
@@ -76,7 +80,7 @@ def feasible_intervals(
             coef = np.zeros(len(var_idx))
             pos = np.searchsorted(var_idx, row.indices[comp == label])
             coef[pos] = row.data[comp == label]
-            for sign in (1.0, -1.0):
+            for sign in sides:
                 res = linprog(
                     sign * coef,
                     A_eq=sub_a if sub_a.shape[0] else None,
@@ -94,6 +98,8 @@ def feasible_intervals(
                     total_lo += value
                 else:
                     total_hi += value
-        lo[t] = total_lo
-        hi[t] = total_hi
+        if 1.0 in sides:
+            lo[t] = total_lo
+        if -1.0 in sides:
+            hi[t] = total_hi
     return lo, hi

@@ -181,10 +181,19 @@ def audit(
         r += 1
     a_eq = sparse.csr_matrix((data, (rows, cols)), shape=(r, len(hidden)))
     if todo.any():
-        targets = sparse.identity(len(hidden), format="csr")[np.flatnonzero(todo)]
-        lo, hi = feasible_intervals(a_eq, np.array(rhs), lower[hidden], upper[hidden], targets)
-        lo_all[todo] = lo
-        hi_all[todo] = hi
+        # The true table is feasible, so min <= value <= max. Solve the maximum first; if
+        # it alone leaves enough room above the value the minimum is not needed (the
+        # recorded interval then starts at the value, a conservative inner bound).
+        b = np.array(rhs)
+        eye = sparse.identity(len(hidden), format="csr")
+        idx = np.flatnonzero(todo)
+        _, hi = feasible_intervals(a_eq, b, lower[hidden], upper[hidden], eye[idx], (-1.0,))
+        hi_all[idx] = hi
+        lo_all[idx] = values[hidden][idx]
+        need_min = idx[(hi - values[hidden][idx]) < required[hidden][idx] - 1e-9]
+        if len(need_min):
+            lo, _ = feasible_intervals(a_eq, b, lower[hidden], upper[hidden], eye[need_min], (1.0,))
+            lo_all[need_min] = lo
     return AuditResult(hidden, lo_all, hi_all, required[hidden], method)
 
 
