@@ -18,6 +18,8 @@ install: $(STAMP)
 
 test: $(STAMP)
 	scripts/install-system.sh postgres
+	scripts/install-docker.sh
+	scripts/install-proxy.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -62,6 +62,33 @@ class Settings(BaseSettings):
     )
     default_policy_profile: str = Field("trenv-default", min_length=1)
 
+    # The hub and the containers it spawns.
+    hub_public_ip: str = Field("127.0.0.1", description="Where the proxy listens.")
+    hub_public_port: int = Field(8000, ge=1, le=65535)
+    hub_api_port: int = Field(8081, ge=1, le=65535, description="Hub API, on the bridge gateway.")
+    web_api_port: int = Field(8090, ge=1, le=65535, description="trenv web service port.")
+    network_name: str = Field("trenv-internal", min_length=1)
+    bridge_name: str = Field(
+        "br-trenv", pattern=r"^[A-Za-z0-9_.-]{1,15}$", description="Host interface of the network."
+    )
+    notebook_image: str = Field("trenv/notebook", description="Repository of the built image.")
+    container_mem_limit: str = Field("4G", description="Memory limit per container.")
+    container_cpu_limit: float = Field(2.0, gt=0)
+    container_pids_limit: int = Field(512, ge=32)
+    container_tmp_size: str = Field("1g", description="tmpfs size for /tmp and $HOME.")
+    proxy_command: str = Field("configurable-http-proxy", description="JupyterHub's proxy.")
+    proxy_api_port: int = Field(8001, ge=1, le=65535, description="The proxy's REST API (local).")
+
+    # Login: "local" (registry passwords + TOTP) or "oidc" (an institutional identity provider).
+    auth_backend: str = Field("local", pattern="^(local|oidc)$")
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_authorize_url: str = ""
+    oidc_token_url: str = ""
+    oidc_userdata_url: str = ""
+    oidc_callback_url: str = ""
+    oidc_username_claim: str = "preferred_username"
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
@@ -97,6 +124,14 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as TRENV_* variables, for the processes trenv starts."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"TRENV_{name.upper()}"] = str(value)
+        return env
 
     def ensure_dirs(self) -> None:
         """Create the state directories with owner-only permissions."""

@@ -19,7 +19,9 @@ from trenv.cli.common import (
     session_scope,
     state,
 )
+from trenv.cli.data import data_app, project_close
 from trenv.cli.data_catalogue import dataset_app, grant_app, image_app
+from trenv.cli.hub import hub_app, image_build
 from trenv.cli.people import org_app, user_app
 from trenv.cli.projects import project_app
 from trenv.cli.serialise import audit_dict
@@ -41,10 +43,14 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(data_app, name="data")
 app.add_typer(grant_app, name="grant")
 app.add_typer(image_app, name="image")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
+app.add_typer(hub_app, name="hub")
+image_app.command("build")(image_build)
+project_app.command("close")(project_close)
 
 
 @app.callback()

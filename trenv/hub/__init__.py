@@ -1,0 +1,1 @@
+"""JupyterHub integration: the spawner, network isolation, authentication, roles and scopes."""

@@ -1,0 +1,118 @@
+"""Everything `hub_config/jupyterhub_config.py` sets, as a function of trenv's settings.
+
+Kept in the package (the config file only calls :func:`configure`) so that the hub's
+configuration is importable, typed and tested like any other code.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from trenv.config import Settings
+from trenv.hub import roles
+from trenv.hub.network import NetworkSpec, ensure_network, gateway_of
+
+OPERATOR_SERVICE = "trenv-operator"
+OPERATOR_TOKEN_ENV = "TRENV_HUB_OPERATOR_TOKEN"
+
+
+def network_spec(settings: Settings) -> NetworkSpec:
+    return NetworkSpec(
+        name=settings.network_name,
+        bridge=settings.bridge_name,
+        allowed_ports=(settings.hub_api_port, settings.web_api_port),
+    )
+
+
+def hub_state_dir(settings: Settings) -> Any:
+    path = settings.home / "hub"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def configure(c: Any, settings: Settings, *, gateway: str | None = None) -> None:
+    """Fill a JupyterHub traitlets config ``c`` for this installation.
+
+    ``gateway`` (the bridge's gateway address, where containers reach the hub) is looked up by
+    creating or checking the locked-down network unless given (tests of the config alone).
+    """
+    if gateway is None:
+        import docker
+
+        gateway = gateway_of(ensure_network(docker.from_env(), network_spec(settings)))
+    state = hub_state_dir(settings)
+    hub_api = f"http://{gateway}:{settings.hub_api_port}"
+
+    c.JupyterHub.bind_url = f"http://{settings.hub_public_ip}:{settings.hub_public_port}"
+    c.JupyterHub.hub_bind_url = hub_api
+    c.JupyterHub.hub_connect_url = hub_api
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.ConfigurableHTTPProxy.command = [settings.proxy_command]
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.allow_named_servers = False
+    c.JupyterHub.tornado_settings = {
+        "cookie_options": {"SameSite": "Strict"},
+        "headers": {"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
+    }
+
+    _configure_auth(c, settings)
+    _configure_spawner(c, settings, hub_api)
+    _configure_roles_and_services(c)
+
+
+def _configure_auth(c: Any, settings: Settings) -> None:
+    if settings.auth_backend == "oidc":
+        from trenv.hub.oidc import configure_oidc
+
+        configure_oidc(c, settings)
+        return
+    c.JupyterHub.authenticator_class = "trenv.hub.auth.TrenvAuthenticator"
+
+
+def _configure_spawner(c: Any, settings: Settings, hub_api: str) -> None:
+    c.JupyterHub.spawner_class = "trenv.hub.spawner.TrenvSpawner"
+    spawner = c.TrenvSpawner
+    spawner.network_name = settings.network_name
+    spawner.hub_connect_url = hub_api
+    spawner.prefix = f"trenv-{settings.bridge_name}"  # containers of one installation only
+    spawner.mem_limit = settings.container_mem_limit
+    spawner.cpu_limit = settings.container_cpu_limit
+    spawner.pids_limit = settings.container_pids_limit
+    spawner.tmpfs_size = settings.container_tmp_size
+    spawner.notebook_dir = "/home/jovyan/work"
+    spawner.default_url = "/lab"
+    spawner.cmd = ["jupyterhub-singleuser"]
+    spawner.start_timeout = 120
+    spawner.http_timeout = 90
+    # The server's own token may call the trenv service (DP queries, export requests).
+    spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        roles.ACCESS_SERVICE,
+    ]
+
+
+def _configure_roles_and_services(c: Any) -> None:
+    c.JupyterHub.custom_scopes = roles.CUSTOM_SCOPES
+    c.JupyterHub.extra_user_scopes = [roles.ACCESS_SERVICE]
+    services: list[dict[str, Any]] = []
+    load_roles: list[dict[str, Any]] = []
+    operator_token = os.environ.get(OPERATOR_TOKEN_ENV)
+    if operator_token:
+        # Host automation (`make demo`, tests): may manage users, servers and tokens, but is
+        # not given access to the servers themselves.
+        services.append({"name": OPERATOR_SERVICE, "api_token": operator_token})
+        load_roles.append(
+            {
+                "name": "trenv-operator",
+                "scopes": ["admin:users", "admin:servers", "tokens", "list:users"],
+                "services": [OPERATOR_SERVICE],
+            }
+        )
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = load_roles

@@ -1,0 +1,127 @@
+"""Decide what a notebook server may be: the checks before a spawn, and the mounts it gets.
+
+Kept apart from the spawner class so the rules are plain functions over the registry,
+tested without a hub: a non-member, an inactive project or an unapproved image is refused
+here, before any container exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from trenv.config import Settings
+from trenv.errors import Forbidden, Invalid
+from trenv.registry.projects import find_membership, get_project
+from trenv.registry.users import get_user
+from trenv.store.models import Project
+
+CONTAINER_UID = 1000
+DATA_MOUNT = "/data"
+WORKSPACE_MOUNT = "/home/jovyan/work"
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    username: str
+    project: str
+    image_reference: str
+    image_digest: str
+    data_dir: Path
+    workspace_dir: Path
+    datasets: list[str] = field(default_factory=list)  # name@version mounted, from the manifest
+
+
+def project_data_dir(settings: Settings, slug: str) -> Path:
+    """The vault publishes the project's view behind this symlink (trenv/vault/publish.py)."""
+    assert settings.projects_dir is not None
+    return settings.projects_dir / slug / "data"
+
+
+def unpublished_dir(settings: Settings, slug: str) -> Path:
+    """An empty read-only directory mounted while nothing is published for the project."""
+    assert settings.projects_dir is not None
+    return settings.projects_dir / slug / "unpublished"
+
+
+def workspace_dir(settings: Settings, slug: str, username: str) -> Path:
+    assert settings.workspaces_dir is not None
+    return settings.workspaces_dir / slug / username
+
+
+def plan_launch(
+    session: Session, settings: Settings, *, username: str, project: str,
+    today: dt.date | None = None,
+) -> LaunchPlan:  # fmt: skip
+    """Refuse with a clear reason, or say exactly what the container gets."""
+    user = get_user(session, username)
+    proj = get_project(session, project)
+    if not user.active:
+        raise Forbidden(f"account {username!r} is deactivated.")
+    if find_membership(session, proj, user) is None:
+        raise Forbidden(
+            f"{username!r} is not a member of project {project!r}.",
+            "Ask the project lead or an administrator to add you.",
+        )
+    if not proj.is_active(today):
+        raise Forbidden(
+            f"project {project!r} is not active ({_inactive_reason(proj, today)}).",
+            "Servers can only be started for active projects.",
+        )
+    image = proj.image
+    if image is None:
+        raise Invalid(
+            f"project {project!r} has no image.", "An administrator must set an approved image."
+        )
+    if not image.approved or image.retired:
+        raise Forbidden(
+            f"project {project!r} uses image {image.reference}, which is "
+            f"{'retired' if image.retired else 'not approved'}.",
+            "An administrator must approve it or move the project to an approved image.",
+        )
+    data = project_data_dir(settings, project)
+    if not data.exists():
+        data = unpublished_dir(settings, project)
+    return LaunchPlan(
+        username=username,
+        project=project,
+        image_reference=image.reference,
+        image_digest=image.digest,
+        data_dir=data,
+        workspace_dir=workspace_dir(settings, project, username),
+        datasets=_published_datasets(data),
+    )
+
+
+def _inactive_reason(project: Project, today: dt.date | None) -> str:
+    today = today or dt.date.today()
+    if project.status.value != "active":
+        return project.status.value
+    if today > project.end_date:
+        return f"ended on {project.end_date}"
+    return f"starts on {project.start_date}"
+
+
+def _published_datasets(data_dir: Path) -> list[str]:
+    manifest = data_dir / "manifest.json"
+    try:
+        entries = json.loads(manifest.read_text()).get("datasets", [])
+    except (FileNotFoundError, ValueError):
+        return []
+    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in entries if isinstance(e, dict))
+
+
+def prepare_directories(plan: LaunchPlan) -> None:
+    """The data mount exists (empty until the vault publishes) and the workspace is 1000's."""
+    if not plan.data_dir.exists():
+        plan.data_dir.mkdir(parents=True)
+    if plan.data_dir.name == "unpublished":
+        plan.data_dir.chmod(0o555)
+    plan.workspace_dir.mkdir(parents=True, exist_ok=True)
+    os.chown(plan.workspace_dir, CONTAINER_UID, CONTAINER_UID)
+    plan.workspace_dir.chmod(0o700)
