@@ -45,7 +45,7 @@ def test_crosstab_matches_pandas_where_safe(data: pd.DataFrame) -> None:
     assert mask.to_numpy().sum() > 0
     np.testing.assert_array_equal(shown[mask].fillna(-1), expected.where(mask).fillna(-1))
     assert out.result.loc["Assen"].iloc[:3].isna().all()  # 6 records in all
-    assert out.record.kind == "table" and out.record.contributor == "__contributor__"
+    assert out.record.kind == "table" and out.record.contributor == "person"
     assert "tre.crosstab(data.court" in out.record.code
 
 

@@ -57,10 +57,13 @@ def _check_counts(frame: pd.DataFrame, contributor: Any, policy: Any) -> Any:
     )
 
 
-def _finish(check: Any, fig: Any) -> Output:
+def _finish(check: Any, fig: Any, contributor: Any = None) -> Output:
     record = check.record.model_copy(
         update={
             "kind": "figure",
+            "contributor": None
+            if contributor is None
+            else str(getattr(contributor, "name", None) or "contributor"),
             "code": session.calling_code(),
             "trenv_version": session.trenv_version(),
         }
@@ -105,7 +108,7 @@ def hist(
     axis.set_ylabel("count")
     if (~shown).any():
         axis.set_title(f"{int((~shown).sum())} bin(s) suppressed", fontsize="small")
-    return _finish(check, fig)
+    return _finish(check, fig, contributor)
 
 
 def bar(
@@ -128,4 +131,4 @@ def bar(
     axis.set_ylabel("count")
     if counts.isna().any():
         axis.set_title(f"{int(counts.isna().sum())} categories suppressed", fontsize="small")
-    return _finish(check, fig)
+    return _finish(check, fig, contributor)

@@ -31,9 +31,14 @@ def _as_list(x: Any) -> list[Any]:
     return [x]
 
 
-def _finish(check: TableCheck) -> Output:
+def _finish(check: TableCheck, names: dict[str, str | None] | None = None) -> Output:
+    # ``names`` replaces crosstab's internal column names by the arrays' own names.
     record = check.record.model_copy(
-        update={"code": session.calling_code(), "trenv_version": session.trenv_version()}
+        update={
+            "code": session.calling_code(),
+            "trenv_version": session.trenv_version(),
+            **(names or {}),
+        }
     )
     record = with_differencing(record)
     return register(Output(result=check.safe, record=record, flags=check.flags))
@@ -103,7 +108,12 @@ def crosstab(
         structural_zeros=structural_zeros,
         value_name=str(getattr(values, "name", None) or aggfunc or "count"),
     )
-    return _finish(check)
+    names: dict[str, str | None] = {}
+    if cname is not None:
+        names["contributor"] = str(getattr(contributor, "name", None) or "contributor")
+    if vname is not None:
+        names["values"] = str(getattr(values, "name", None) or "values")
+    return _finish(check, names)
 
 
 def pivot_table(
