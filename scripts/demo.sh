@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: set up (or refresh) the demo installation under .trenv/demo; `stop` stops it.
+# `make demo`: set up (or refresh) the demo installation under .trenv/demo and start the hub
+# on http://127.0.0.1:8000; `scripts/demo.sh stop` (make demo-stop) stops it. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TRENV_HOME="${TRENV_HOME:-$PWD/.trenv/demo}"
@@ -7,14 +8,27 @@ TRENV=.venv/bin/trenv
 
 case "${1:-start}" in
   start)
+    scripts/install-docker.sh
+    scripts/install-proxy.sh
     "$TRENV" init
     "$TRENV" demo seed
+    "$TRENV" demo image
+    "$TRENV" demo logins
+    "$TRENV" hub start
+    "$TRENV" hub check-network >/dev/null
     "$TRENV" audit verify
-    echo
-    echo "Demo registry at $TRENV_HOME. Try: TRENV_HOME=$TRENV_HOME $TRENV project show reoffending-demo"
+    cat <<MSG
+
+trenv demo is running at http://127.0.0.1:8000
+  accounts:  rosa (researcher), chris and cleo (output checkers), adam (admin),
+             stella (steward), carl (data controller)
+  logins:    $TRENV_HOME/credentials.json (passwords, TOTP secrets, hub API token)
+  a code:    .venv/bin/python -c "import pyotp,json; print(pyotp.TOTP(json.load(open('$TRENV_HOME/credentials.json'))['users']['rosa']['totp_secret']).now())"
+  stop it:   make demo-stop
+MSG
     ;;
   stop)
-    echo "Nothing is running yet: the demo has no long-running services in this version."
+    "$TRENV" hub stop
     ;;
   *)
     echo "usage: scripts/demo.sh [start|stop]" >&2

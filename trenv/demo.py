@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trenv.errors import NotFound
-from trenv.registry import organisations, projects, users
+from trenv.registry import credentials, images, organisations, projects, users
 from trenv.store.models import GlobalRole, MemberRole
 
 ACTOR = "system:demo"
@@ -86,3 +90,50 @@ def seed(session: Session, today: dt.date | None = None) -> list[str]:
         )
         created.append(f"project {PROJECT}")
     return created
+
+
+def provision_logins(session: Session, credentials_file: Path) -> dict[str, Any]:
+    """Give every demo user a password and a TOTP secret, kept in a 0600 JSON file.
+
+    An existing file is reused, so a second `make demo` keeps the same logins.
+    """
+    if credentials_file.exists():
+        return dict(json.loads(credentials_file.read_text()))
+    logins: dict[str, Any] = {}
+    for person in DEMO_USERS:
+        password = "-".join(secrets.choice(_WORDS) for _ in range(4))
+        credentials.set_password(session, actor=ACTOR, username=person.username, password=password)
+        secret = credentials.enrol_totp(session, actor=ACTOR, username=person.username)
+        logins[person.username] = {
+            "full_name": person.full_name,
+            "roles": sorted(r.value for r in person.roles),
+            "password": password,
+            "totp_secret": secret,
+            "otpauth_uri": credentials.provisioning_uri(person.username, secret),
+        }
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.touch(mode=0o600)
+    credentials_file.write_text(json.dumps({"users": logins}, indent=2))
+    return {"users": logins}
+
+
+def use_image(session: Session, reference: str, digest: str, labels: dict[str, str]) -> None:
+    """Record the freshly built image, approve it as the demo admin, and put the project on it."""
+    image = images.record_image(
+        session, actor=ACTOR, name=reference.rsplit(":", 1)[0], tag=reference.rsplit(":", 1)[1],
+        digest=digest, labels=labels,
+    )  # fmt: skip
+    if not image.approved:
+        images.approve_image(session, approver="adam", reference=reference)
+    project = projects.get_project(session, PROJECT)
+    if project.image is None or project.image.reference != reference:
+        projects.set_image(session, actor=ACTOR, slug=PROJECT, image_ref=reference)
+
+
+# A small word list for memorable demo passwords (four words: about 40 bits, demo only).
+_WORDS = (
+    "anchor", "binder", "canal", "dossier", "ember", "fjord", "gavel", "harbour", "island",
+    "jury", "kettle", "ledger", "meadow", "notary", "orchard", "parcel", "quarry", "river",
+    "statute", "tulip", "umber", "verdict", "willow", "yonder", "zephyr", "beacon", "cobalt",
+    "dune", "estuary", "ferry", "granite", "heron",
+)  # fmt: skip

@@ -6,6 +6,8 @@ exits with status 2, and writes nothing.
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from trenv import __version__, audit, demo
@@ -147,6 +149,38 @@ def demo_seed() -> None:
     with session_scope() as session:
         created = demo.seed(session)
     ok("demo registry ready" + (f": created {', '.join(created)}" if created else " (no changes)"))
+
+
+@demo_app.command("logins")
+def demo_logins() -> None:
+    """Give the demo users passwords and TOTP secrets (kept in TRENV_HOME/credentials.json)."""
+    from trenv.cli.hub import operator_token
+    from trenv.hub.process import public_url
+
+    settings = state.settings
+    path = settings.home / "credentials.json"
+    with session_scope() as session:
+        logins = demo.provision_logins(session, path)
+    logins["hub"] = {
+        "url": public_url(settings),
+        "api_url": f"{public_url(settings)}/hub/api",
+        "operator_api_token": operator_token(settings),
+    }
+    path.write_text(json.dumps(logins, indent=2))
+    ok(f"{len(logins['users'])} demo logins and the hub API token in {path}")
+
+
+@demo_app.command("image")
+def demo_image(
+    tag: str = typer.Option("demo", "--tag"),
+) -> None:
+    """Build the notebook image, approve it as the demo admin and assign it to the project."""
+    from trenv.cli.hub import build_with_progress
+
+    built = build_with_progress("notebook", tag=tag)
+    with session_scope() as session:
+        demo.use_image(session, built.reference, built.digest, built.labels)
+    ok(f"project {demo.PROJECT} runs on {built.reference} ({built.digest[:19]}…)")
 
 
 def main() -> None:

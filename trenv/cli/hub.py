@@ -20,6 +20,7 @@ from trenv.cli.common import (
     user_errors,
 )
 from trenv.config import Settings
+from trenv.images import BuiltImage
 from trenv.registry import images
 
 hub_app = typer.Typer(
@@ -96,13 +97,8 @@ def hub_check_network(as_json: bool = JsonOption) -> None:
         raise typer.Exit(1)
 
 
-def image_build(
-    kind: str = typer.Argument("notebook", help="Which image: notebook."),
-    tag: str | None = typer.Option(
-        None, "--tag", help="Default: trenv's version and the lock file's digest."
-    ),
-) -> None:
-    """Build an image offline from the locked wheelhouse and record it (unapproved)."""
+def build_with_progress(kind: str, tag: str | None) -> BuiltImage:
+    """Build an image with a Rich progress bar per stage; exit 2 with the reason on failure."""
     from trenv.images import ImageError, build_image
 
     settings = state.settings
@@ -122,7 +118,7 @@ def image_build(
 
     try:
         with progress:
-            built = build_image(
+            return build_image(
                 kind,
                 settings=settings,
                 progress_callback=report,
@@ -132,6 +128,16 @@ def image_build(
     except ImageError as error:
         err_console.print(f"[bold red]Error:[/] {error}")
         raise typer.Exit(2) from None
+
+
+def image_build(
+    kind: str = typer.Argument("notebook", help="Which image: notebook."),
+    tag: str | None = typer.Option(
+        None, "--tag", help="Default: trenv's version and the lock file's digest."
+    ),
+) -> None:
+    """Build an image offline from the locked wheelhouse and record it (unapproved)."""
+    built = build_with_progress(kind, tag)
     with session_scope() as session:
         images.record_image(
             session,
