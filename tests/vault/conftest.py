@@ -57,3 +57,10 @@ def vault(tmp_path_factory: pytest.TempPathFactory, synth_small: SynthResult) ->
         seed=1,
     )
     return Vault(root, synth_small, keys, ingested, result)
+
+
+@pytest.fixture(scope="session")
+def synth_tiny(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    """A 2,000-person world for the registry and CLI tests (each runs on two databases)."""
+    out = tmp_path_factory.mktemp("synth-tiny")
+    return generate(out, SynthConfig(persons=2_000, seed=5, cyber_report_rate=0.2))
