@@ -146,6 +146,10 @@ def test_projects(cli_world: Path) -> None:
         message="unknown member role",
     )  # fmt: skip
     refused("project", "show", "nowhere", message="unknown project")
+    refused(
+        "project", "create", "odd2", "--title", "x", "--end-date", "2099-01-01",
+        "--policy", "lenient", message="unknown disclosure policy profile 'lenient'",
+    )  # fmt: skip
 
 
 def test_datasets(cli_world: Path) -> None:

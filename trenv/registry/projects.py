@@ -37,6 +37,7 @@ def create_project(
         raise Invalid(f"end date {end_date} is in the past.", "Give an end date of today or later.")
     if end_date < start_date:
         raise Invalid(f"end date {end_date} is before the start date {start_date}.")
+    check_policy_profile(policy_profile)
     if session.scalar(select(Project).where(Project.slug == slug)):
         raise Conflict(f"project {slug!r} already exists.", "Pick another slug.")
     project = Project(
@@ -66,6 +67,18 @@ def create_project(
         },
     )
     return project
+
+
+def check_policy_profile(name: str) -> str:
+    """A project's outputs are checked under one of the shipped disclosure profiles."""
+    from trenv.disclosure.policy import available_policies
+
+    known = available_policies()
+    if name not in known:
+        raise Invalid(
+            f"unknown disclosure policy profile {name!r}.", f"Choose from: {', '.join(known)}."
+        )
+    return name
 
 
 def get_project(session: Session, slug: str) -> Project:
