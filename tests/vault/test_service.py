@@ -151,6 +151,17 @@ def test_ingest_refuses_unknown_supplier_duplicate_version_and_unknown_schema(
         with pytest.raises(error, match=text):
             service.ingest_dataset(tx, settings, request, actor=OPERATOR)
     assert _files(settings.vault_dir / "datasets") == files_before
+    # A directory without a registry row (an interrupted ingest) is reported, not overwritten.
+    stale = settings.vault_dir / "datasets" / "convictions" / "9"
+    stale.mkdir()
+    with pytest.raises(Conflict, match="interrupted"):
+        service.ingest_dataset(
+            tx,
+            settings,
+            service.IngestRequest(csv, "convictions", "om", "convictions", "9"),
+            actor=OPERATOR,
+        )
+    assert list(stale.iterdir()) == []
     with tx() as session:
         assert len(_actions(session)) == events_before
 

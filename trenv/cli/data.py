@@ -153,7 +153,7 @@ def data_link(
         [
             [
                 name,
-                row["method"],
+                str(row["method"]).split(" (")[0],  # the full text is in the report
                 row["records"],
                 row["matched"],
                 _percent(row["match_rate"]),
