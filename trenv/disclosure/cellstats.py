@@ -1,11 +1,16 @@
 """Per-cell statistics in one vectorised pass: what every rule needs, nothing row-level.
 
-The rows are first collapsed to one item per (cell, contributor) with a single hash
-factorisation; everything else (distinct contributors, sums, the largest contributions
-per contributor, negatives, missing values, min/max) is a ``bincount`` or an unbuffered
-``ufunc.at`` reduction over those items (both linear and in C, no sorting). Margins are
-aggregated from the same items, so the raw rows are read once however many margins a
-table has. This is what replaces ACRO's one pandas query per cell.
+The rows are first collapsed to one item per (cell, contributor) by a single sort of one
+combined int64 key (contributor major, cell minor) and the run boundaries of the sorted
+keys; no hashing and no Python loop over cells. Everything else (distinct contributors,
+sums, the largest contributions per contributor, negatives, missing values, min/max) is a
+``bincount``, a ``reduceat`` over those runs or an unbuffered ``ufunc.at`` reduction.
+
+Margins are aggregated from the same items, never from the raw rows: because the items
+are ordered by (contributor, row, column), the (row margin, contributor) pairs and the
+(grand total, contributor) pairs are already contiguous runs, and the (column margin,
+contributor) pairs need one stable sort of a nearly sorted key. This is what replaces
+ACRO's one pandas query per cell.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,126 @@ class Items:
     vmin: np.ndarray  # float64 smallest row value (+inf if none)
     vmax: np.ndarray  # float64 largest row value (-inf if none)
 
+    def take(self, order: np.ndarray) -> Items:
+        return Items(
+            group=self.group[order],
+            contrib=self.contrib[order],
+            total=self.total[order],
+            rows=self.rows[order],
+            negatives=self.negatives[order],
+            missing=self.missing[order],
+            vmin=self.vmin[order],
+            vmax=self.vmax[order],
+        )
+
+
+def _empty() -> Items:
+    i = np.zeros(0, dtype=np.int64)
+    f = np.zeros(0, dtype=np.float64)
+    return Items(i, i, f, i, i, i, f, f)
+
+
+def _run_starts(sorted_key: np.ndarray) -> np.ndarray:
+    """Start index of every run of equal values in a sorted (non-empty) array."""
+    change = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
+    return np.concatenate((np.zeros(1, dtype=np.int64), change.astype(np.int64)))
+
+
+def _run_codes(starts: np.ndarray, n: int) -> np.ndarray:
+    """Run number of every position (0, 0, 1, 1, 1, 2, ...) from the run starts."""
+    flag = np.zeros(n, dtype=np.int64)
+    flag[starts[1:]] = 1
+    return np.cumsum(flag)
+
+
+def _sum_runs(weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Float sums per run, accumulated in order (like ``bincount``, no pairwise regrouping)."""
+    return np.bincount(_run_codes(starts, len(weights)), weights=weights, minlength=len(starts))
+
+
+def items_from_rows(
+    cell: np.ndarray,
+    contrib: np.ndarray,
+    n_contrib: int,
+    n_cells: int,
+    values: np.ndarray | None,
+) -> Items:
+    """Collapse rows to one item per (cell, contributor), ordered by (contributor, cell).
+
+    Within an item the rows keep their original order (stable sort), so a contributor's
+    total in a cell is summed exactly as a sequential pass over the rows would.
+    """
+    if len(cell) == 0:
+        return _empty()
+    n_g = np.int64(max(n_cells, 1))
+    key = contrib.astype(np.int64) * n_g + cell.astype(np.int64)
+    if values is None:
+        # Counts need no row payload: sorting the keys alone is enough.
+        skey = np.sort(key)
+        starts = _run_starts(skey)
+        ukey = skey[starts]
+        rows = np.diff(np.append(starts, len(skey)))
+        zeros = np.zeros(len(starts), dtype=np.int64)
+        ones = np.ones(len(starts))
+        return Items(
+            ukey % n_g, ukey // n_g, rows.astype(np.float64), rows, zeros, zeros, ones, ones
+        )
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    v = values[order]
+    starts = _run_starts(skey)
+    ukey = skey[starts]
+    present = ~np.isnan(v)
+    vals = np.where(present, v, 0.0)
+    return Items(
+        group=ukey % n_g,
+        contrib=ukey // n_g,
+        total=_sum_runs(vals, starts),
+        rows=np.add.reduceat(present, starts, dtype=np.int64),
+        negatives=np.add.reduceat(vals < 0, starts, dtype=np.int64),
+        missing=np.add.reduceat(~present, starts, dtype=np.int64),
+        vmin=np.minimum.reduceat(np.where(present, v, np.inf), starts),
+        vmax=np.maximum.reduceat(np.where(present, v, -np.inf), starts),
+    )
+
+
+def _collapse_sorted(items: Items, key: np.ndarray, group: np.ndarray) -> Items:
+    """Merge items whose ``key`` is equal; ``key`` is sorted, ``group`` a function of it."""
+    if len(key) == 0:
+        return _empty()
+    starts = _run_starts(key)
+    return Items(
+        group=group[starts],
+        contrib=items.contrib[starts],
+        total=_sum_runs(items.total, starts),
+        rows=np.add.reduceat(items.rows, starts, dtype=np.int64),
+        negatives=np.add.reduceat(items.negatives, starts, dtype=np.int64),
+        missing=np.add.reduceat(items.missing, starts, dtype=np.int64),
+        vmin=np.minimum.reduceat(items.vmin, starts),
+        vmax=np.maximum.reduceat(items.vmax, starts),
+    )
+
+
+def margin_items(items: Items, n_cols: int) -> tuple[Items, Items, Items]:
+    """(row margin, column margin, grand total) items, one per (margin cell, contributor).
+
+    ``items`` must come from ``items_from_rows`` (ordered by contributor, then cell =
+    row * n_cols + column).
+    """
+    c = np.int64(max(n_cols, 1))
+    row = items.group // c
+    col = items.group % c
+    # (contributor, row) is non-decreasing in item order: the runs are already there.
+    by_row = _collapse_sorted(items, items.contrib * (row.max(initial=0) + 1) + row, row)
+    # (contributor, column) is sorted within each contributor's few items only: a stable
+    # sort of a nearly sorted key (cheap) brings equal pairs together.
+    col_key = items.contrib * c + col
+    order = np.argsort(col_key, kind="stable")
+    by_col = _collapse_sorted(items.take(order), col_key[order], col[order])
+    # Every contributor's items are contiguous.
+    everyone = _collapse_sorted(items, items.contrib, np.zeros_like(items.contrib))
+    return by_row, by_col, everyone
+
 
 def _minmax(codes: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     vmin = np.full(n, np.inf)
@@ -36,72 +160,6 @@ def _minmax(codes: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[
     np.minimum.at(vmin, codes, lo)
     np.maximum.at(vmax, codes, hi)
     return vmin, vmax
-
-
-def items_from_rows(
-    group: np.ndarray, contrib: np.ndarray, n_contrib: int, values: np.ndarray | None
-) -> Items:
-    """Collapse rows to one item per (group, contributor)."""
-    n_c = np.int64(max(n_contrib, 1))
-    key = group.astype(np.int64) * n_c + contrib.astype(np.int64)
-    codes, uniques = pd.factorize(key, sort=False)
-    n_items = len(uniques)
-    if values is None:
-        rows = np.bincount(codes, minlength=n_items).astype(np.int64)
-        zeros = np.zeros(n_items, dtype=np.int64)
-        ones = np.ones(n_items)
-        return Items(
-            uniques // n_c, uniques % n_c, rows.astype(np.float64), rows, zeros, zeros, ones, ones
-        )
-    present = ~np.isnan(values)
-    vals = np.where(present, values, 0.0)
-    vmin, vmax = _minmax(
-        codes, np.where(present, values, np.inf), np.where(present, values, -np.inf), n_items
-    )
-    return Items(
-        group=uniques // n_c,
-        contrib=uniques % n_c,
-        total=np.bincount(codes, weights=vals, minlength=n_items),
-        rows=np.bincount(codes, weights=present, minlength=n_items).astype(np.int64),
-        negatives=np.bincount(codes, weights=vals < 0, minlength=n_items).astype(np.int64),
-        missing=np.bincount(codes, weights=~present, minlength=n_items).astype(np.int64),
-        vmin=vmin,
-        vmax=vmax,
-    )
-
-
-def _aggregate(items: Items, codes: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    vmin, vmax = _minmax(codes, items.vmin, items.vmax, n)
-    return {
-        "total": np.bincount(codes, weights=items.total, minlength=n),
-        "rows": np.bincount(codes, weights=items.rows, minlength=n).astype(np.int64),
-        "negatives": np.bincount(codes, weights=items.negatives, minlength=n).astype(np.int64),
-        "missing": np.bincount(codes, weights=items.missing, minlength=n).astype(np.int64),
-        "vmin": vmin,
-        "vmax": vmax,
-    }
-
-
-def regroup(items: Items, new_group: np.ndarray, n_contrib: int) -> Items:
-    """Aggregate items to coarser groups (margins) without touching the raw rows again."""
-    n_c = np.int64(max(n_contrib, 1))
-    key = new_group.astype(np.int64) * n_c + items.contrib
-    codes, uniques = pd.factorize(key, sort=False)
-    return Items(
-        group=uniques // n_c, contrib=uniques % n_c, **_aggregate(items, codes, len(uniques))
-    )
-
-
-def collapse_all(items: Items, n_contrib: int) -> Items:
-    """One group (the grand total): contributor ids index a dense array, no hashing."""
-    agg = _aggregate(items, items.contrib, max(n_contrib, 1))
-    seen = np.bincount(items.contrib, minlength=max(n_contrib, 1)) > 0
-    contrib = np.flatnonzero(seen)
-    return Items(
-        group=np.zeros(len(contrib), dtype=np.int64),
-        contrib=contrib,
-        **{k: v[seen] for k, v in agg.items()},
-    )
 
 
 def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:

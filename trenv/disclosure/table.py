@@ -158,11 +158,9 @@ def check_table(
     # --- statistics (one pass over the rows, margins from the collapsed items)
     top_k = max(pol.dominance.n, 2)
     cell = row_code * c + col_code
-    items = cellstats.items_from_rows(cell, contrib, n_contrib, vals)
+    items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
     if margins:
-        by_row = cellstats.regroup(items, items.group // c, n_contrib)
-        by_col = cellstats.regroup(items, items.group % c, n_contrib)
-        everyone = cellstats.collapse_all(items, n_contrib)
+        by_row, by_col, everyone = cellstats.margin_items(items, c)
     else:
         # Unpublished margins only feed row totals (class disclosure, shares, rounding):
         # skip the contributor de-duplication, whose contributor counts and top shares
