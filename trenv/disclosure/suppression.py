@@ -82,10 +82,14 @@ def cycle_certificates(
     sign_c[-1] = -1.0
     down = np.zeros(values.shape)
     up = np.zeros(values.shape)
-    for r, c in zip(*np.nonzero(suppressed), strict=True):
-        cols = np.flatnonzero(suppressed[r])
+    inf = np.inf
+    # The suppressed cells of every row and column, found once (not once per cell).
+    row_hidden = [np.flatnonzero(line) for line in suppressed]
+    col_hidden = [np.flatnonzero(line) for line in suppressed.T]
+    for r, c in zip(*(a.tolist() for a in np.nonzero(suppressed)), strict=True):
+        cols = row_hidden[r]
         cols = cols[cols != c]
-        rows = np.flatnonzero(suppressed[:, c])
+        rows = col_hidden[c]
         rows = rows[rows != r]
         if not len(cols) or not len(rows):
             continue
@@ -95,34 +99,31 @@ def cycle_certificates(
             cols = cols[np.argsort(values[r, cols])[-CANDIDATES:]]
         if len(rows) > CANDIDATES:
             rows = rows[np.argsort(values[rows, c])[-CANDIDATES:]]
-        corner = suppressed[np.ix_(rows, cols)]
+        rows_col = rows[:, None]
+        corner = suppressed[rows_col, cols]
         if not corner.any():
             continue
         if not nonneg:
-            down[r, c] = up[r, c] = np.inf
+            down[r, c] = up[r, c] = inf
             continue
-        # x-move per unit t of the target (+1 by choice of orientation) and the other corners.
+        # x-move per unit t of the target (+1 by choice of orientation) and the other
+        # corners; all signs are +-1, so the products are exact.
         s_target = sign_r[r] * sign_c[c]
-        a_rc2 = -sign_r[r] * sign_c[cols] * s_target  # (r, c'), per column
-        a_r2c = -sign_r[rows] * sign_c[c] * s_target  # (r', c), per row
-        a_r2c2 = np.outer(sign_r[rows], sign_c[cols]) * s_target  # (r', c')
+        a_rc2 = sign_c[cols] * (-sign_r[r] * s_target)  # (r, c'), per column
+        a_r2c = sign_r[rows] * (-sign_c[c] * s_target)  # (r', c), per row
+        a_r2c2 = sign_r[rows_col] * sign_c[cols] * s_target  # (r', c')
         x_rc2 = values[r, cols]
         x_r2c = values[rows, c]
-        x_r2c2 = values[np.ix_(rows, cols)]
-        inf = np.inf
+        x_r2c2 = values[rows_col, cols]
         # t >= -x for corners moving with t, t <= x for corners moving against it.
-        lo_parts = [
-            np.broadcast_to(np.where(a_rc2 > 0, x_rc2, inf)[None, :], corner.shape),
-            np.broadcast_to(np.where(a_r2c > 0, x_r2c, inf)[:, None], corner.shape),
-            np.where(a_r2c2 > 0, x_r2c2, inf),
-        ]
-        hi_parts = [
-            np.broadcast_to(np.where(a_rc2 < 0, x_rc2, inf)[None, :], corner.shape),
-            np.broadcast_to(np.where(a_r2c < 0, x_r2c, inf)[:, None], corner.shape),
+        d = np.minimum(
+            np.minimum(np.where(a_rc2 > 0, x_rc2, inf), np.where(a_r2c > 0, x_r2c, inf)[:, None]),
+            np.minimum(np.where(a_r2c2 > 0, x_r2c2, inf), values[r, c]),
+        )
+        u = np.minimum(
+            np.minimum(np.where(a_rc2 < 0, x_rc2, inf), np.where(a_r2c < 0, x_r2c, inf)[:, None]),
             np.where(a_r2c2 < 0, x_r2c2, inf),
-        ]
-        d = np.minimum.reduce([*lo_parts, np.full(corner.shape, values[r, c])])
-        u = np.minimum.reduce(hi_parts)
+        )
         # Each rectangle gives a feasible point below and one above the true value; the
         # interval spans the lowest and the highest of them (possibly from two rectangles).
         down[r, c] = d[corner].max()
