@@ -32,8 +32,13 @@ class Items:
     missing: np.ndarray  # int64 rows with a missing value
     vmin: np.ndarray  # float64 smallest row value (+inf if none)
     vmax: np.ndarray  # float64 largest row value (-inf if none)
+    # Counting rows (no values column): every row counts 1, so total == rows, there are no
+    # negatives or missing values and vmin == vmax == 1; those arrays are then not read.
+    plain: bool = False
 
     def take(self, order: np.ndarray) -> Items:
+        if self.plain:
+            return _plain(self.group[order], self.contrib[order], self.rows[order])
         return Items(
             group=self.group[order],
             contrib=self.contrib[order],
@@ -44,6 +49,12 @@ class Items:
             vmin=self.vmin[order],
             vmax=self.vmax[order],
         )
+
+
+def _plain(group: np.ndarray, contrib: np.ndarray, rows: np.ndarray) -> Items:
+    zeros = np.zeros(len(rows), dtype=np.int64)
+    ones = np.ones(len(rows))
+    return Items(group, contrib, rows.astype(np.float64), rows, zeros, zeros, ones, ones, True)
 
 
 def _empty() -> Items:
@@ -92,11 +103,7 @@ def items_from_rows(
         starts = _run_starts(skey)
         ukey = skey[starts]
         rows = np.diff(np.append(starts, len(skey)))
-        zeros = np.zeros(len(starts), dtype=np.int64)
-        ones = np.ones(len(starts))
-        return Items(
-            ukey % n_g, ukey // n_g, rows.astype(np.float64), rows, zeros, zeros, ones, ones
-        )
+        return _plain(ukey % n_g, ukey // n_g, rows)
     order = np.argsort(key, kind="stable")
     skey = key[order]
     v = values[order]
@@ -121,6 +128,9 @@ def _collapse_sorted(items: Items, key: np.ndarray, group: np.ndarray) -> Items:
     if len(key) == 0:
         return _empty()
     starts = _run_starts(key)
+    if items.plain:
+        rows = np.add.reduceat(items.rows, starts, dtype=np.int64)
+        return _plain(group[starts], items.contrib[starts], rows)
     return Items(
         group=group[starts],
         contrib=items.contrib[starts],
@@ -187,16 +197,33 @@ def group_stats(items: Items, n_groups: int, top_k: int) -> dict[str, np.ndarray
     """Statistics per group id in ``range(n_groups)`` from its items."""
     g = items.group
     has = items.rows > 0
-    vmin, vmax = _minmax(g, items.vmin, items.vmax, n_groups)
-    stats = {
-        "rows": np.bincount(g, weights=items.rows, minlength=n_groups).astype(np.int64),
-        "contributors": np.bincount(g, weights=has, minlength=n_groups).astype(np.int64),
-        "sum": np.bincount(g, weights=items.total, minlength=n_groups),
-        "negatives": np.bincount(g, weights=items.negatives, minlength=n_groups).astype(np.int64),
-        "missing": np.bincount(g, weights=items.missing, minlength=n_groups).astype(np.int64),
-        "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
-        "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
-    }
+    rows = np.bincount(g, weights=items.rows, minlength=n_groups).astype(np.int64)
+    if items.plain:
+        # Every item is at least one row of value 1: nothing else to reduce.
+        ones = np.where(rows > 0, 1.0, np.nan)
+        zeros = np.zeros(n_groups, dtype=np.int64)
+        stats = {
+            "rows": rows,
+            "contributors": np.bincount(g, minlength=n_groups).astype(np.int64),
+            "sum": rows.astype(np.float64),
+            "negatives": zeros,
+            "missing": zeros.copy(),
+            "vmin": ones,
+            "vmax": ones.copy(),
+        }
+    else:
+        vmin, vmax = _minmax(g, items.vmin, items.vmax, n_groups)
+        stats = {
+            "rows": rows,
+            "contributors": np.bincount(g, weights=has, minlength=n_groups).astype(np.int64),
+            "sum": np.bincount(g, weights=items.total, minlength=n_groups),
+            "negatives": np.bincount(g, weights=items.negatives, minlength=n_groups).astype(
+                np.int64
+            ),
+            "missing": np.bincount(g, weights=items.missing, minlength=n_groups).astype(np.int64),
+            "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
+            "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
+        }
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
     top = _top_contributions(g[has], np.abs(items.total[has]), n_groups, top_k)
