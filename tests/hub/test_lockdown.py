@@ -292,3 +292,20 @@ def test_login_cookie_does_not_open_another_users_server(
     # The hub refuses to authorise Rosa for Bob's server: 403, never Bob's page.
     assert other.status_code == 403, (other.status_code, other.url)
     assert "JupyterLab" not in other.text
+
+
+def test_check_network_command_reports_what_holds(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from trenv.cli import app
+
+    for name, value in hub.settings.as_environment().items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["hub", "check-network", "--json"])
+    assert result.exit_code == 0, result.output
+    assert all(check["ok"] for check in json.loads(result.output))
+    monkeypatch.setenv("TRENV_NETWORK_NAME", "trenv-never-created")
+    missing = CliRunner().invoke(app, ["hub", "check-network"])
+    assert missing.exit_code == 1 and "no Docker network" in missing.output
