@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import pyotp
 import pytest
 import requests
 
+from tests.support.net import free_port
 from trenv.config import Settings
 from trenv.hub.hubconfig import network_spec
 from trenv.hub.network import remove_network
@@ -30,12 +30,6 @@ from trenv.store import dispose_engines, transaction, upgrade
 from trenv.store.models import GlobalRole, MemberRole
 
 PASSWORD = "a long test passphrase"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

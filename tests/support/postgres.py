@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.net import free_port
+
 
 def _pg_bin(tool: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
@@ -26,12 +28,6 @@ def _pg_bin(tool: str) -> str:
             "(make test does this)."
         )
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_cluster_owner(args: list[str]) -> list[str]:
@@ -51,7 +47,7 @@ def running_cluster() -> Iterator[str]:
         owner = pwd.getpwnam("postgres")
         for path in (root, data, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_cluster_owner(
             [_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
