@@ -137,3 +137,17 @@ def test_one_contributor_everywhere() -> None:
     )
     assert _compare(df, "v", True, exact=True) == 15
     assert _compare(df, None, True, exact=True) == 15
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_contributions_with_ties_match_sorting(seed: int) -> None:
+    from trenv.disclosure.cellstats import _top_contributions
+
+    rng = np.random.default_rng(seed)
+    n_groups, k = int(rng.integers(1, 30)), int(rng.integers(1, 5))
+    group = rng.integers(0, n_groups, size=int(rng.integers(0, 300)))
+    mag = rng.integers(0, 6, size=len(group)).astype(float)  # many ties, zeros
+    got = _top_contributions(group, mag, n_groups, k)
+    for g in range(n_groups):
+        want = (sorted(mag[group == g].tolist(), reverse=True) + [0.0] * k)[:k]
+        assert got[g].tolist() == want, (g, got[g], want)

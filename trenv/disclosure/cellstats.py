@@ -1,10 +1,13 @@
 """Per-cell statistics in one vectorised pass: what every rule needs, nothing row-level.
 
-The rows are first collapsed to one item per (cell, contributor) by a single sort of one
-combined int64 key (contributor major, cell minor) and the run boundaries of the sorted
-keys; no hashing and no Python loop over cells. Everything else (distinct contributors,
-sums, the largest contributions per contributor, negatives, missing values, min/max) is a
-``bincount``, a ``reduceat`` over those runs or an unbuffered ``ufunc.at`` reduction.
+Only three statistics depend on who the rows are about: the number of distinct
+contributors, the largest contributions (per contributor) and the sum of absolute
+contributions. They are computed from *items*, one per (cell, contributor): the rows are
+collapsed by a single sort of one combined int64 key (contributor major, cell minor) and
+the run boundaries of the sorted keys; no hashing and no Python loop over cells. The
+row-level statistics (rows, negatives, missing values, min/max) need no collapse at all:
+they are ``bincount``/``ufunc.at`` reductions over the rows, and a margin's are reduced
+from its cells (integer sums and min/max are exact in any order).
 
 Margins are aggregated from the same items, never from the raw rows: because the items
 are ordered by (contributor, row, column), the (row margin, contributor) pairs and the
@@ -19,66 +22,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
+Stats = dict[str, np.ndarray]
+
 
 @dataclass(frozen=True)
 class Items:
-    """Per-(group, contributor) aggregates; the unit every statistic is derived from."""
+    """Per-(group, contributor) aggregates: what the contributor-level statistics need."""
 
     group: np.ndarray  # int64 group id per item
     contrib: np.ndarray  # int64 contributor id per item
     total: np.ndarray  # float64 sum of the contributor's values in the group
     rows: np.ndarray  # int64 rows with a value
-    negatives: np.ndarray  # int64 rows with a negative value
-    missing: np.ndarray  # int64 rows with a missing value
-    vmin: np.ndarray  # float64 smallest row value (+inf if none)
-    vmax: np.ndarray  # float64 largest row value (-inf if none)
-    # Counting rows (no values column): every row counts 1, so total == rows, there are no
-    # negatives or missing values and vmin == vmax == 1; those arrays are then not read.
-    plain: bool = False
 
     def take(self, order: np.ndarray) -> Items:
-        if self.plain:
-            return _plain(self.group[order], self.contrib[order], self.rows[order])
-        return Items(
-            group=self.group[order],
-            contrib=self.contrib[order],
-            total=self.total[order],
-            rows=self.rows[order],
-            negatives=self.negatives[order],
-            missing=self.missing[order],
-            vmin=self.vmin[order],
-            vmax=self.vmax[order],
-        )
-
-
-def _plain(group: np.ndarray, contrib: np.ndarray, rows: np.ndarray) -> Items:
-    zeros = np.zeros(len(rows), dtype=np.int64)
-    ones = np.ones(len(rows))
-    return Items(group, contrib, rows.astype(np.float64), rows, zeros, zeros, ones, ones, True)
+        return Items(self.group[order], self.contrib[order], self.total[order], self.rows[order])
 
 
 def _empty() -> Items:
     i = np.zeros(0, dtype=np.int64)
-    f = np.zeros(0, dtype=np.float64)
-    return Items(i, i, f, i, i, i, f, f)
+    return Items(i, i, np.zeros(0, dtype=np.float64), i)
 
 
 def _run_starts(sorted_key: np.ndarray) -> np.ndarray:
     """Start index of every run of equal values in a sorted (non-empty) array."""
     change = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
     return np.concatenate((np.zeros(1, dtype=np.int64), change.astype(np.int64)))
-
-
-def _run_codes(starts: np.ndarray, n: int) -> np.ndarray:
-    """Run number of every position (0, 0, 1, 1, 1, 2, ...) from the run starts."""
-    flag = np.zeros(n, dtype=np.int64)
-    flag[starts[1:]] = 1
-    return np.cumsum(flag)
-
-
-def _sum_runs(weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Float sums per run, accumulated in order (like ``bincount``, no pairwise regrouping)."""
-    return np.bincount(_run_codes(starts, len(weights)), weights=weights, minlength=len(starts))
 
 
 def items_from_rows(
@@ -88,11 +56,7 @@ def items_from_rows(
     n_cells: int,
     values: np.ndarray | None,
 ) -> Items:
-    """Collapse rows to one item per (cell, contributor), ordered by (contributor, cell).
-
-    Within an item the rows keep their original order (stable sort), so a contributor's
-    total in a cell is summed exactly as a sequential pass over the rows would.
-    """
+    """Collapse rows to one item per (cell, contributor), ordered by (contributor, cell)."""
     if len(cell) == 0:
         return _empty()
     n_g = np.int64(max(n_cells, 1))
@@ -103,23 +67,20 @@ def items_from_rows(
         starts = _run_starts(skey)
         ukey = skey[starts]
         rows = np.diff(np.append(starts, len(skey)))
-        return _plain(ukey % n_g, ukey // n_g, rows)
+        return Items(ukey % n_g, ukey // n_g, rows.astype(np.float64), rows)
     order = np.argsort(key, kind="stable")
     skey = key[order]
     v = values[order]
     starts = _run_starts(skey)
     ukey = skey[starts]
     present = ~np.isnan(v)
-    vals = np.where(present, v, 0.0)
+    # Rows with a value per item: differences of the running count at the run ends.
+    seen = np.cumsum(present, dtype=np.int64)[np.append(starts[1:], len(v)) - 1]
     return Items(
         group=ukey % n_g,
         contrib=ukey // n_g,
-        total=_sum_runs(vals, starts),
-        rows=np.add.reduceat(present, starts, dtype=np.int64),
-        negatives=np.add.reduceat(vals < 0, starts, dtype=np.int64),
-        missing=np.add.reduceat(~present, starts, dtype=np.int64),
-        vmin=np.minimum.reduceat(np.where(present, v, np.inf), starts),
-        vmax=np.maximum.reduceat(np.where(present, v, -np.inf), starts),
+        total=np.add.reduceat(np.where(present, v, 0.0), starts),
+        rows=np.diff(seen, prepend=np.int64(0)),
     )
 
 
@@ -128,22 +89,15 @@ def _collapse_sorted(items: Items, key: np.ndarray, group: np.ndarray) -> Items:
     if len(key) == 0:
         return _empty()
     starts = _run_starts(key)
-    if items.plain:
-        rows = np.add.reduceat(items.rows, starts, dtype=np.int64)
-        return _plain(group[starts], items.contrib[starts], rows)
     return Items(
         group=group[starts],
         contrib=items.contrib[starts],
-        total=_sum_runs(items.total, starts),
+        total=np.add.reduceat(items.total, starts),
         rows=np.add.reduceat(items.rows, starts, dtype=np.int64),
-        negatives=np.add.reduceat(items.negatives, starts, dtype=np.int64),
-        missing=np.add.reduceat(items.missing, starts, dtype=np.int64),
-        vmin=np.minimum.reduceat(items.vmin, starts),
-        vmax=np.maximum.reduceat(items.vmax, starts),
     )
 
 
-def margin_items(items: Items, n_cols: int) -> tuple[Items, Items, Items]:
+def margin_items(items: Items, n_rows: int, n_cols: int) -> tuple[Items, Items, Items]:
     """(row margin, column margin, grand total) items, one per (margin cell, contributor).
 
     ``items`` must come from ``items_from_rows`` (ordered by contributor, then cell =
@@ -153,7 +107,7 @@ def margin_items(items: Items, n_cols: int) -> tuple[Items, Items, Items]:
     row = items.group // c
     col = items.group % c
     # (contributor, row) is non-decreasing in item order: the runs are already there.
-    by_row = _collapse_sorted(items, items.contrib * (row.max(initial=0) + 1) + row, row)
+    by_row = _collapse_sorted(items, items.contrib * np.int64(max(n_rows, 1)) + row, row)
     # (contributor, column) is sorted within each contributor's few items only: a stable
     # sort of a nearly sorted key (cheap) brings equal pairs together.
     col_key = items.contrib * c + col
@@ -164,70 +118,97 @@ def margin_items(items: Items, n_cols: int) -> tuple[Items, Items, Items]:
     return by_row, by_col, everyone
 
 
-def _minmax(codes: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    vmin = np.full(n, np.inf)
-    vmax = np.full(n, -np.inf)
-    np.minimum.at(vmin, codes, lo)
-    np.maximum.at(vmax, codes, hi)
-    return vmin, vmax
-
-
-def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:
-    """The k largest per-contributor magnitudes per group, largest first (0 when absent).
-
-    Each round takes the group maximum and removes exactly one item holding it (ties keep
-    their duplicates for the next round): k linear passes, no sort.
-    """
-    out = np.zeros((n_groups, k), dtype=np.float64)
-    live = np.ones(len(mag), dtype=bool)
-    index = np.arange(len(mag))
-    for j in range(k):
-        best = np.full(n_groups, -np.inf)
-        np.maximum.at(best, group[live], mag[live])
-        has = np.isfinite(best)
-        out[has, j] = best[has]
-        hit = live & (mag == best[group])
-        first = np.full(n_groups, len(mag))
-        np.minimum.at(first, group[hit], index[hit])
-        live[first[first < len(mag)]] = False
-    return out
-
-
-def group_stats(items: Items, n_groups: int, top_k: int) -> dict[str, np.ndarray]:
-    """Statistics per group id in ``range(n_groups)`` from its items."""
-    g = items.group
-    has = items.rows > 0
-    rows = np.bincount(g, weights=items.rows, minlength=n_groups).astype(np.int64)
-    if items.plain:
-        # Every item is at least one row of value 1: nothing else to reduce.
-        ones = np.where(rows > 0, 1.0, np.nan)
-        zeros = np.zeros(n_groups, dtype=np.int64)
-        stats = {
+def row_stats(cell: np.ndarray, values: np.ndarray | None, n_cells: int) -> Stats:
+    """rows, negatives, missing, vmin, vmax per cell straight from the rows."""
+    n = max(n_cells, 0)
+    if values is None:
+        rows = np.bincount(cell, minlength=n).astype(np.int64)
+        ones = np.where(rows > 0, 1.0, np.nan)  # every row counts 1
+        zeros = np.zeros(n, dtype=np.int64)
+        return {
             "rows": rows,
-            "contributors": np.bincount(g, minlength=n_groups).astype(np.int64),
-            "sum": rows.astype(np.float64),
             "negatives": zeros,
             "missing": zeros.copy(),
             "vmin": ones,
             "vmax": ones.copy(),
         }
-    else:
-        vmin, vmax = _minmax(g, items.vmin, items.vmax, n_groups)
-        stats = {
-            "rows": rows,
-            "contributors": np.bincount(g, weights=has, minlength=n_groups).astype(np.int64),
-            "sum": np.bincount(g, weights=items.total, minlength=n_groups),
-            "negatives": np.bincount(g, weights=items.negatives, minlength=n_groups).astype(
-                np.int64
-            ),
-            "missing": np.bincount(g, weights=items.missing, minlength=n_groups).astype(np.int64),
-            "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
-            "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
-        }
+    present = ~np.isnan(values)
+    vmin = np.full(n, np.inf)
+    vmax = np.full(n, -np.inf)
+    np.minimum.at(vmin, cell, np.where(present, values, np.inf))
+    np.maximum.at(vmax, cell, np.where(present, values, -np.inf))
+    return {
+        "rows": np.bincount(cell, weights=present, minlength=n).astype(np.int64),
+        "negatives": np.bincount(cell, weights=values < 0, minlength=n).astype(np.int64),
+        "missing": np.bincount(cell, weights=~present, minlength=n).astype(np.int64),
+        "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
+        "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
+    }
+
+
+def margin_row_stats(inner: Stats, n_rows: int, n_cols: int) -> tuple[Stats, Stats, Stats]:
+    """The row-level statistics of the row margin, column margin and grand total, reduced
+    from the cells' (counts add up, min/max of min/max; NaN marks an empty cell)."""
+    out: tuple[Stats, Stats, Stats] = ({}, {}, {})
+    for key, arr in inner.items():
+        grid = arr.reshape(n_rows, n_cols)
+        if key in ("vmin", "vmax"):
+            op = np.fmin if key == "vmin" else np.fmax  # skips NaN (empty cells)
+            # NaN is the identity of fmin/fmax, so empty tables reduce too.
+            parts = [
+                op.reduce(grid, axis=1, initial=np.nan),
+                op.reduce(grid, axis=0, initial=np.nan),
+                op.reduce(grid.ravel(), initial=np.nan),
+            ]
+        else:
+            parts = [grid.sum(axis=1), grid.sum(axis=0), grid.sum()]
+        for target, part in zip(out, parts, strict=True):
+            target[key] = np.atleast_1d(np.asarray(part, dtype=arr.dtype))
+    return out
+
+
+def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """The k largest magnitudes (>= 0) per group, largest first (0 when absent).
+
+    Each round takes the largest value left in every group and how many items hold it,
+    fills that many slots and retires those items: at most k linear passes, no sort.
+    """
+    out = np.zeros((n_groups, k), dtype=np.float64)
+    left = mag.astype(np.float64, copy=True)
+    filled = np.zeros(n_groups, dtype=np.int64)
+    slots = np.arange(k)
+    for _ in range(k):
+        best = np.full(n_groups, -1.0)
+        np.maximum.at(best, group, left)
+        at_best = left == best[group]
+        at_best &= left >= 0
+        count = np.bincount(group[at_best], minlength=n_groups)
+        take = (slots[None, :] >= filled[:, None]) & (slots[None, :] < (filled + count)[:, None])
+        out[take] = np.broadcast_to(best[:, None], out.shape)[take]
+        filled += count
+        if (filled >= k).all() or not count.any():
+            break
+        left[at_best] = -1.0
+    # An infinite contribution takes its slot but is not reported as a number.
+    out[~np.isfinite(out)] = 0.0
+    return out
+
+
+def group_stats(items: Items, n_groups: int, top_k: int, rowwise: Stats) -> Stats:
+    """Statistics per group id in ``range(n_groups)``: the row-level ones as given, the
+    contributor-level ones from the group's items."""
+    g = items.group
+    stats = dict(rowwise)
+    stats["contributors"] = np.bincount(g, weights=items.rows > 0, minlength=n_groups).astype(
+        np.int64
+    )
+    stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
-    top = _top_contributions(g[has], np.abs(items.total[has]), n_groups, top_k)
+    mag = np.abs(items.total)
+    has = items.rows > 0
+    top = _top_contributions(g[has], mag[has], n_groups, top_k)
     for j in range(top_k):
         stats[f"top{j + 1}"] = top[:, j]
-    stats["abs_sum"] = np.bincount(g, weights=np.abs(items.total), minlength=n_groups)
+    stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups)
     return stats

@@ -159,8 +159,10 @@ def check_table(
     top_k = max(pol.dominance.n, 2)
     cell = row_code * c + col_code
     items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
+    inner = cellstats.row_stats(cell, vals, r * c)
+    row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
     if margins:
-        by_row, by_col, everyone = cellstats.margin_items(items, c)
+        by_row, by_col, everyone = cellstats.margin_items(items, r, c)
     else:
         # Unpublished margins only feed row totals (class disclosure, shares, rounding):
         # skip the contributor de-duplication, whose contributor counts and top shares
@@ -169,10 +171,10 @@ def check_table(
         by_col = replace(items, group=items.group % c)
         everyone = replace(items, group=np.zeros_like(items.group))
     parts = [
-        cellstats.group_stats(items, r * c, top_k),
-        cellstats.group_stats(by_row, r, top_k),
-        cellstats.group_stats(by_col, c, top_k),
-        cellstats.group_stats(everyone, 1, top_k),
+        cellstats.group_stats(items, r * c, top_k, inner),
+        cellstats.group_stats(by_row, r, top_k, row_m),
+        cellstats.group_stats(by_col, c, top_k, col_m),
+        cellstats.group_stats(everyone, 1, top_k, grand_m),
     ]
     stats = _assemble(parts, r, c)
     groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]
