@@ -7,6 +7,7 @@ Stand-ins for the internet are only the documentation ranges (198.51.100.0/24,
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -309,3 +310,12 @@ def test_check_network_command_reports_what_holds(
     monkeypatch.setenv("TRENV_NETWORK_NAME", "trenv-never-created")
     missing = CliRunner().invoke(app, ["hub", "check-network"])
     assert missing.exit_code == 1 and "no Docker network" in missing.output
+
+
+def test_spawn_form_lists_only_the_users_active_projects(hub: Hub) -> None:
+    browser = login_session(hub, "nina")
+    form = browser.get(f"{hub.url}/hub/spawn", timeout=60)
+    assert form.status_code == 200
+    offered = set(re.findall(r'<option value="([^"]+)"', form.text))
+    # nina belongs to proj-b, proj-u and the ended old-project; proj-a is rosa's.
+    assert offered == {"proj-b", "proj-u"}, offered
