@@ -283,3 +283,16 @@ def test_password_and_mfa_commands(cli_world: Path, settings: Settings) -> None:
     assert outcome.ok
     assert "secret:" in trenv("user", "reset-mfa", "rita")
     refused("user", "reset-mfa", "nobody", message="unknown user")
+
+
+def test_budget_commands(cli_world: Path) -> None:
+    trenv("budget", "set", "reoffending", "convictions", "--rho", "1.5")
+    trenv("budget", "set", "reoffending", "seizures", "--rho", "0.5")
+    shown = json.loads(trenv("budget", "show", "reoffending", "--json"))
+    assert [(b["dataset"], b["rho_total"], b["rho_spent"]) for b in shown] == [
+        ("convictions", 1.5, 0.0),
+        ("seizures", 0.5, 0.0),
+    ]
+    assert "convictions" in trenv("budget", "show", "reoffending")
+    refused("budget", "set", "reoffending", "convictions", "--rho", "0", message="positive")
+    refused("budget", "set", "nowhere", "convictions", "--rho", "1", message="unknown project")

@@ -11,6 +11,7 @@ import json
 import typer
 
 from trenv import __version__, audit, demo
+from trenv.cli.budget import budget_app
 from trenv.cli.common import (
     EXIT_USER_ERROR,
     JsonOption,
@@ -51,6 +52,7 @@ app.add_typer(image_app, name="image")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(hub_app, name="hub")
+app.add_typer(budget_app, name="budget")
 image_app.command("build")(image_build)
 project_app.command("close")(project_close)
 

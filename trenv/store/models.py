@@ -278,6 +278,50 @@ class Grant(Base):
         )
 
 
+class SpendState(enum.StrEnum):
+    reserved = "reserved"  # counted against the budget; data not touched yet
+    running = "running"  # data touched: the spend can no longer be returned
+    committed = "committed"  # released
+    cancelled = "cancelled"  # refused before any data was touched: not counted
+
+
+class PrivacyBudget(Base):
+    """A project's zCDP budget (rho) on one dataset, in integer micro-units of rho.
+
+    Per dataset name, not version: a new version of the same people's data shares the loss.
+    """
+
+    __tablename__ = "privacy_budgets"
+    __table_args__ = (UniqueConstraint("project_id", "dataset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    dataset: Mapped[str] = mapped_column(String(100))
+    total_micro: Mapped[int] = mapped_column(BigInteger)
+    set_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship()
+
+
+class PrivacySpend(Base):
+    """One query's charge: reserved before the data is touched, committed after release."""
+
+    __tablename__ = "privacy_spends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    budget_id: Mapped[int] = mapped_column(ForeignKey("privacy_budgets.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    plan_hash: Mapped[str] = mapped_column(String(64))
+    amount_micro: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[SpendState] = mapped_column(_enum(SpendState, "spend_state"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    release: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    budget: Mapped[PrivacyBudget] = relationship()
+
+
 class AuditEvent(Base):
     """One link of the hash-chained audit log. Rows are never updated or deleted."""
 

@@ -1,0 +1,1 @@
+"""Differential privacy: OpenDP releases and the server-side budget ledger."""
