@@ -94,6 +94,12 @@ def test_grouped_count_public_keys(justice: Path, data: pl.DataFrame) -> None:
     assert r.accuracy["count"] is not None and r.accuracy["count"] > 0
 
 
+def test_rows_without_pseudonym_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "nulls.parquet"
+    pl.DataFrame({"pid": ["a", None, None, "b", "a"], "year": [1, 1, 1, 2, 2]}).write_parquet(path)
+    assert release(spec(path, statistic="count", max_contributions=2)).value == 3
+
+
 def test_truncation_applies_after_key_filter(justice: Path, data: pl.DataFrame) -> None:
     r = release(spec(justice, statistic="count", group_by={"offence": ["theft"]}))
     expected = data.filter(pl.col("offence") == "theft")["pid"].n_unique()

@@ -7,9 +7,10 @@ How a release is computed
 -------------------------
 1. The columns are checked against the parquet schema before any row is read.
 2. Rows whose group keys are not in the PUBLIC key lists are dropped (and, for histograms,
-   values outside the bin edges); then each person (``unit_column``) keeps at most
-   ``max_contributions`` rows. Which rows a person keeps depends only on that person's own
-   rows, so adding or removing one person changes at most ``max_contributions`` rows.
+   values outside the bin edges; and rows without a pseudonym); then each person
+   (``unit_column``) keeps at most ``max_contributions`` rows. Which rows a person keeps
+   depends only on that person's own rows, so adding or removing one person changes at most
+   ``max_contributions`` rows.
 3. The exact aggregate is computed with polars over ``pl.scan_parquet`` on the full product of
    the public keys (absent groups are zero, so a group's presence is not disclosed).
 4. OpenDP's Gaussian mechanism (``dp.m.make_gaussian``: discrete Gaussian for counts, continuous
@@ -202,8 +203,11 @@ def _prepared(spec: QuerySpec, keys: pl.DataFrame | None) -> pl.LazyFrame:
         lf = lf.with_columns(
             idx.replace_strict(list(range(len(labels))), labels, return_dtype=pl.String).alias(_BIN)
         )
-    k = spec.max_contributions
-    return lf.filter(pl.int_range(pl.len()).over(spec.unit_column) < k)
+    # Rows without a pseudonym cannot be attributed to one person: they are never released.
+    # cum_count (1-based, counts non-null values) is safe once null pseudonyms are gone.
+    unit = pl.col(spec.unit_column)
+    lf = lf.filter(unit.is_not_null())
+    return lf.filter(unit.cum_count().over(spec.unit_column) <= spec.max_contributions)
 
 
 def _cells(spec: QuerySpec, keys: pl.DataFrame | None) -> pl.DataFrame | None:
