@@ -206,6 +206,49 @@ def test_histogram(justice: Path, data: pl.DataFrame) -> None:
     ]
 
 
+def test_grouped_histogram_covers_keys_times_bins(justice: Path, data: pl.DataFrame) -> None:
+    r = release(
+        spec(
+            justice,
+            statistic="histogram",
+            column="sentence_months",
+            bins=[0, 60, 120],
+            group_by={"offence": ["theft", "burglary"]},
+            max_contributions=3,
+        )
+    )
+    frame = r.frame()
+    assert frame.select("offence", "bin").rows() == [
+        ("theft", "[0, 60)"),
+        ("theft", "[60, 120]"),
+        ("burglary", "[0, 60)"),
+        ("burglary", "[60, 120]"),
+    ]
+    theft = data.filter(pl.col("offence") == "theft")["sentence_months"]
+    assert frame["count"].to_list() == [int((theft < 60).sum()), int((theft >= 60).sum()), 0, 0]
+
+
+def test_grouped_quantile_splits_rho(justice: Path) -> None:
+    r = release(
+        spec(
+            justice,
+            statistic="quantile",
+            column="sentence_months",
+            bounds=(0, 120),
+            alpha=0.5,
+            group_by={"year": [2018, 2019]},
+            rho=1.0,
+        )
+    )
+    assert r.frame().height == 2
+    assert r.rho_spent == 1.0
+    from trenv.privacy.releases import _quantile_measurement
+
+    candidates = tuple(i * 120 / 999 for i in range(1000))
+    meas, _ = _quantile_measurement(candidates, 0.5, 1, 0.5)
+    assert meas.map(1) <= 0.5  # each of the two groups spends at most rho / 2
+
+
 def test_release_is_json_and_accounts(justice: Path) -> None:
     import json
 
