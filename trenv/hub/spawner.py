@@ -29,6 +29,20 @@ from trenv.registry.projects import projects_for_user
 from trenv.store import transaction
 
 
+def project_from_options(user_options: dict[str, Any]) -> str:
+    """The one thing a user chooses: the project. Anything else is refused with 400."""
+    options = dict(user_options)
+    project = str(options.pop("project", "") or "")
+    if options:
+        # The image, mounts and limits are the hub's to decide, never the user's.
+        raise web.HTTPError(
+            400, f"unknown spawn options {sorted(options)}: only 'project' may be chosen"
+        )
+    if not project:
+        raise web.HTTPError(400, "choose a project: spawn options need {'project': SLUG}")
+    return project
+
+
 class TrenvSpawner(DockerSpawner):
     """DockerSpawner with trenv's project choice, checks, mounts and lock-down."""
 
@@ -103,20 +117,16 @@ class TrenvSpawner(DockerSpawner):
                 detail=detail,
             )
 
-    def _checked_options(self) -> str:
-        options = dict(self.user_options or {})
-        project = str(options.pop("project", "") or "")
-        if options:
-            # The image, mounts and limits are the hub's to decide, never the user's.
-            raise web.HTTPError(
-                400, f"unknown spawn options {sorted(options)}: only 'project' may be chosen"
-            )
-        if not project:
-            raise web.HTTPError(400, "choose a project: spawn options need {'project': SLUG}")
-        return project
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        # JupyterHub's hook for user input (a REST client can send anything): refuse early.
+        def apply(spawner: TrenvSpawner, user_options: dict[str, Any]) -> None:
+            project_from_options(user_options)
+
+        return apply
 
     async def start(self) -> Any:
-        project = self._checked_options()
+        project = project_from_options(self.user_options or {})  # checked again: defence in depth
         try:
             plan = await asyncio.to_thread(self._plan, project)
         except TrenvError as error:
