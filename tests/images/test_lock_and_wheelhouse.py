@@ -13,11 +13,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from trenv.config import Settings
+from trenv.hashing import file_sha256
 from trenv.images.base import BASE_IMAGE
 from trenv.images.docker_build import run_build
 from trenv.images.errors import ImageError, LockError, WheelhouseError
 from trenv.images.lock import check_lock_matches_project
-from trenv.images.lockfile import LockEntry, file_sha256, read_lock
+from trenv.images.lockfile import LockEntry, read_lock
 from trenv.images.paths import wheel_cache_dir
 from trenv.images.wheelhouse import prepare_wheelhouse
 

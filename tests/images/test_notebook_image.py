@@ -11,6 +11,7 @@ import pytest
 
 import trenv
 from tests.images.helpers import LOCKED_DOWN, ProgressLog, Runner
+from trenv.hashing import file_sha256
 from trenv.images.build import (
     DEFAULT_NAMES,
     LABEL_LOCK,
@@ -20,7 +21,7 @@ from trenv.images.build import (
     build_image,
 )
 from trenv.images.errors import ImageError
-from trenv.images.lockfile import file_sha256, read_lock
+from trenv.images.lockfile import read_lock
 
 IMPORTS = (
     "import trenv.lab, pandas, opendp, polars, sklearn, statsmodels, duckdb, pyarrow, matplotlib"

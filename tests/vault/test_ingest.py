@@ -7,7 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from trenv.vault.ingest import IngestError, ingest, sha256_file, trenv_metadata
+from trenv.hashing import file_sha256
+from trenv.vault.ingest import IngestError, ingest, trenv_metadata
 from trenv.vault.pseudonym import FileKeyStore, linkage_pseudonymiser
 from trenv.vault.schema import builtin_schema_path, load_schema
 from trenv.vault.synth import SynthResult
@@ -19,7 +20,7 @@ from .conftest import Vault
 def test_ingest_stores_pseudonymised_research_data(vault: Vault) -> None:
     result = vault.ingested["persons"]
     assert result.rows == vault.synth.rows["persons"]
-    assert result.sha256 == sha256_file(result.data_path)
+    assert result.sha256 == file_sha256(result.data_path)
     assert result.columns == ["record_id", "person_pseudonym", "birth_date", "sex", "municipality"]
     table = pq.read_table(result.data_path)
     # Direct identifiers are gone, the birth date is generalised to the year.
@@ -113,7 +114,7 @@ def test_failed_ingest_writes_nothing(synth_small: SynthResult, tmp_path: Path, 
 
 def test_existing_version_is_never_overwritten(vault: Vault) -> None:
     result = vault.ingested["convictions"]
-    before = sha256_file(result.data_path)
+    before = file_sha256(result.data_path)
     with pytest.raises(IngestError, match="already exists"):
         ingest(
             vault.synth.out_dir / "convictions.csv",
@@ -121,7 +122,7 @@ def test_existing_version_is_never_overwritten(vault: Vault) -> None:
             result.directory,
             linkage_pseudonymiser(vault.keys),
         )
-    assert sha256_file(result.data_path) == before
+    assert file_sha256(result.data_path) == before
 
 
 def test_failure_while_writing_leaves_no_temporary_directory(
@@ -132,7 +133,7 @@ def test_failure_while_writing_leaves_no_temporary_directory(
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(ingest_module, "sha256_file", explode)
+    monkeypatch.setattr(ingest_module, "file_sha256", explode)
     with pytest.raises(OSError, match="disk full"):
         ingest(
             synth_small.out_dir / "prison_stays.csv",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from trenv.vault.ingest import sha256_file
+from trenv.hashing import file_sha256
 from trenv.vault.pseudonym import ProjectKeyDestroyedError, project_pseudonymiser
 from trenv.vault.publish import PublishError, PublishItem, publish, withdraw
 
@@ -46,7 +46,7 @@ def test_publishes_only_granted_datasets_and_columns(vault: Vault, tmp_path: Pat
     assert reports.column_names == ["report_date", "crime_type", "person_pseudonym"]
     manifest = json.loads((data / "manifest.json").read_text())
     entry = {d["dataset"]: d for d in manifest["datasets"]}
-    assert entry["cyber_reports"]["sha256"] == sha256_file(data / "cyber_reports.parquet")
+    assert entry["cyber_reports"]["sha256"] == file_sha256(data / "cyber_reports.parquet")
     assert set(entry["cyber_reports"]["codebook"]) == set(grant)
     assert entry["cyber_reports"]["linkage_report"]["report"]["sources"]["cyber_reports"]
     assert (data / "cyber_reports.linkage" / "match_rates.png").is_file()

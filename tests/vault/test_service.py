@@ -18,10 +18,10 @@ from tests.support.world import OPERATOR, populate
 from trenv import audit
 from trenv.config import Settings
 from trenv.errors import Conflict, Invalid, NotFound
+from trenv.hashing import file_sha256
 from trenv.registry import datasets, grants, organisations, projects, users
 from trenv.store.models import AuditEvent, Dataset, ProjectStatus
 from trenv.vault import service
-from trenv.vault.ingest import sha256_file
 from trenv.vault.pseudonym import ProjectKeyDestroyedError
 from trenv.vault.schema import builtin_schema_path
 from trenv.vault.synth import SynthResult
@@ -94,7 +94,7 @@ def test_ingest_registers_the_version_with_codebook_and_audit(
     with tx() as session:
         dataset = datasets.get_dataset(session, "convictions@2026-11")
         assert dataset.row_count == outcome.rows == synth_tiny.rows["convictions"]
-        assert dataset.sha256 == sha256_file(Path(dataset.path)) == outcome.sha256
+        assert dataset.sha256 == file_sha256(Path(dataset.path)) == outcome.sha256
         assert (
             Path(dataset.path) == settings.vault_dir / "datasets/convictions/2026-11/data.parquet"
         )

@@ -19,6 +19,7 @@ from trenv.cli.common import (
 )
 from trenv.cli.serialise import dataset_dict, grant_dict, image_dict
 from trenv.errors import Invalid
+from trenv.hashing import file_sha256
 from trenv.registry import datasets, grants, images
 from trenv.registry.validation import parse_date
 
@@ -62,7 +63,7 @@ def dataset_register(
         path = _existing_file(file).resolve()
         book = _read_codebook(codebook)
         level = datasets.parse_classification(classification)
-        rows, digest = datasets.file_row_count(path), datasets.file_sha256(path)
+        rows, digest = datasets.file_row_count(path), file_sha256(path)
     with session_scope() as session:
         datasets.register_dataset(
             session,

@@ -16,13 +16,14 @@ import docker
 
 import trenv
 from trenv.config import Settings, get_settings
+from trenv.hashing import file_sha256
 from trenv.images.base import BASE_IMAGE, ensure_base_image
 from trenv.images.context import assemble_context
 from trenv.images.docker_build import run_build
 from trenv.images.engine import docker_client
 from trenv.images.errors import ImageError
 from trenv.images.lock import check_lock_matches_project
-from trenv.images.lockfile import file_sha256, read_lock
+from trenv.images.lockfile import read_lock
 from trenv.images.paths import cache_dir, repo_root, rootfs_cache_dir, wheel_cache_dir
 from trenv.images.progress import ProgressCallback, no_progress
 

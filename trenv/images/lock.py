@@ -27,8 +27,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from trenv.hashing import file_sha256
 from trenv.images.errors import LockError
-from trenv.images.lockfile import LockEntry, file_sha256
+from trenv.images.lockfile import LockEntry
 from trenv.images.paths import repo_root, wheel_cache_dir
 from trenv.images.target import PYTHON_VERSION, pip_target_args
 

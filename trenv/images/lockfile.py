@@ -7,7 +7,6 @@ precedes each requirement, for reviewers; the parser ignores it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +33,6 @@ class LockEntry:
     @property
     def pin(self) -> str:
         return f"{self.name}=={self.version}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _logical_lines(text: str) -> list[tuple[str, str | None]]:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from trenv.hashing import file_sha256
 from trenv.images.errors import WheelhouseError
-from trenv.images.lockfile import LockEntry, file_sha256, read_lock
+from trenv.images.lockfile import LockEntry, read_lock
 from trenv.images.progress import ProgressCallback, no_progress
 from trenv.images.target import pip_target_args
 

@@ -47,6 +47,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from trenv.errors import Invalid
+from trenv.hashing import file_sha256
 from trenv.privacy.spec import QuerySpec, check_against_schema
 
 dp.enable_features("contrib")
@@ -91,11 +92,8 @@ def zcdp_to_approx_dp(rho: float, delta: float = DEFAULT_DELTA) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    # Cached by (path, mtime, size): a changed file gets a new key and is hashed again.
+    return file_sha256(path)
 
 
 def plan_hash(spec: QuerySpec) -> str:

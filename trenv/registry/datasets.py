@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ def parse_classification(value: str) -> Classification:
     except ValueError:
         known = ", ".join(c.value for c in Classification)
         raise Invalid(f"unknown classification {value!r}.", f"Choose from: {known}.") from None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_row_count(path: Path) -> int:

@@ -9,7 +9,6 @@ caller registers the result and writes the audit event.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trenv.hashing import file_sha256
 from trenv.vault.normalise import generalise, linkage_value, typed
 from trenv.vault.pseudonym import Pseudonymiser, pseudonymise_array
 from trenv.vault.readers import iter_string_batches
@@ -55,14 +55,6 @@ class IngestResult:
     pseudonym_columns: list[str]
     codebook: dict[str, dict[str, Any]] = field(repr=False)
     validation: ValidationReport = field(repr=False)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def trenv_metadata(path: Path) -> dict[str, Any]:
@@ -197,8 +189,8 @@ def _build(
         data_path=dest_dir / DATA_FILE,
         linkage_path=linkage_path,
         codebook_path=dest_dir / CODEBOOK_FILE,
-        sha256=sha256_file(tmp / DATA_FILE),
-        source_sha256=sha256_file(source),
+        sha256=file_sha256(tmp / DATA_FILE),
+        source_sha256=file_sha256(source),
         rows=rows,
         columns=table.column_names,
         pseudonym_columns=pseudonym_columns,

@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trenv.hashing import file_sha256
 from trenv.vault import linkage_report as charts
-from trenv.vault.ingest import RECORD_KEY, sha256_file, trenv_metadata, write_parquet
+from trenv.vault.ingest import RECORD_KEY, trenv_metadata, write_parquet
 from trenv.vault.probabilistic import link_probabilistic
 
 Progress = Callable[[str, int, int], None]
@@ -204,7 +205,7 @@ def _run(
             path = tmp / f"{source.name}.parquet"
             _write_linked(source.data_path, key_col, keys, path, source.name, threshold)
             linked[source.name] = out_dir / path.name
-            linked_sha[source.name] = sha256_file(path)
+            linked_sha[source.name] = file_sha256(path)
             entry = {
                 "method": "probabilistic (Splink, DuckDB)",
                 "pairs_scored": outcome.pairs_scored,

@@ -23,7 +23,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from trenv.vault.ingest import sha256_file, trenv_metadata
+from trenv.hashing import file_sha256
+from trenv.vault.ingest import trenv_metadata
 from trenv.vault.pseudonym import Pseudonymiser, check_slug, pseudonymise_array
 
 Progress = Callable[[str, int, int], None]
@@ -128,7 +129,7 @@ def _write_item(item: PublishItem, key: Pseudonymiser, target: Path) -> dict[str
         "dataset": item.dataset,
         "version": item.version,
         "file": path.name,
-        "sha256": sha256_file(path),
+        "sha256": file_sha256(path),
         "rows": table.num_rows,
         "columns": columns,
         "pseudonym_columns": pseudonyms,

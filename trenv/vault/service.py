@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from trenv import audit
 from trenv.config import Settings
 from trenv.errors import Conflict, Invalid, NotFound
-from trenv.registry.datasets import file_sha256, get_dataset, parse_classification, register_dataset
+from trenv.hashing import file_sha256
+from trenv.registry.datasets import get_dataset, parse_classification, register_dataset
 from trenv.registry.grants import effective_grants
 from trenv.registry.organisations import get_organisation
 from trenv.registry.validation import check_version
