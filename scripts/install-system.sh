@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages trenv's setup needs, only those missing.
-# Usage: scripts/install-system.sh [postgres] [venv]   (each word names a need)
+# Usage: scripts/install-system.sh [postgres] [venv] [chromium]   (each word names a need)
 set -euo pipefail
 
 need_pkgs=()
@@ -10,7 +10,9 @@ for need in "$@"; do
   case "$need" in
     venv) python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv ;;
     postgres) command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want postgresql ;;
-    *) echo "install-system.sh: unknown need '$need' (known: venv, postgres)" >&2; exit 2 ;;
+    # Browser tests drive Debian's chromium through Playwright (its own download is not used).
+    chromium) command -v chromium >/dev/null 2>&1 || want chromium ;;
+    *) echo "install-system.sh: unknown need '$need' (known: venv, postgres, chromium)" >&2; exit 2 ;;
   esac
 done
 
