@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     workspaces_dir: Path | None = Field(
         None, description="Per-user, per-project workspaces; default home/workspaces."
     )
+    airlock_dir: Path | None = Field(
+        None,
+        description="The airlock's content-addressed store of frozen files and release "
+        "bundles; default home/airlock.",
+    )
+    airlock_max_file_mb: float = Field(20.0, gt=0, description="Largest file one may export.")
+    airlock_max_files: int = Field(50, ge=1, description="Most files in one export request.")
     audit_anchor: Path | None = Field(
         None,
         description="File holding the newest audit hash outside the database, so that deleting "
@@ -107,6 +114,7 @@ class Settings(BaseSettings):
         self.vault_dir = self.vault_dir or home / "vault"
         self.projects_dir = self.projects_dir or home / "projects"
         self.workspaces_dir = self.workspaces_dir or home / "workspaces"
+        self.airlock_dir = self.airlock_dir or home / "airlock"
         self.audit_anchor = self.audit_anchor or home / "audit-anchor.json"
         return self
 
@@ -135,11 +143,18 @@ class Settings(BaseSettings):
 
     def ensure_dirs(self) -> None:
         """Create the state directories with owner-only permissions."""
-        for path in (self.home, self.vault_dir, self.projects_dir, self.workspaces_dir):
+        for path in (
+            self.home,
+            self.vault_dir,
+            self.projects_dir,
+            self.workspaces_dir,
+            self.airlock_dir,
+        ):
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
-        assert self.vault_dir is not None
+        assert self.vault_dir is not None and self.airlock_dir is not None
         self.vault_dir.chmod(0o700)
+        self.airlock_dir.chmod(0o700)
 
 
 @lru_cache(maxsize=1)

@@ -71,6 +71,13 @@ class RoundingSetting(_Strict):
     base: int = Field(5, ge=1)
 
 
+class AirlockSetting(_Strict):
+    """How the airlock reviews a project's export requests under this profile."""
+
+    # Independent checkers who must approve each file before release (four eyes: 2).
+    approvals: int = Field(2, ge=1, le=5)
+
+
 class Policy(_Strict):
     name: str
     version: str
@@ -91,6 +98,7 @@ class Policy(_Strict):
     model: ModelSetting = ModelSetting()
     secondary: SecondarySetting = SecondarySetting()
     rounding: RoundingSetting = RoundingSetting()
+    airlock: AirlockSetting = AirlockSetting()
 
 
 def available_policies() -> list[str]:

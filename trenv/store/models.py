@@ -322,6 +322,120 @@ class PrivacySpend(Base):
     budget: Mapped[PrivacyBudget] = relationship()
 
 
+class RequestState(enum.StrEnum):
+    """The airlock's states; the transition table is in ``trenv.airlock.states``."""
+
+    draft = "draft"
+    submitted = "submitted"
+    in_review = "in_review"
+    changes_requested = "changes_requested"
+    resubmitted = "resubmitted"
+    approved = "approved"
+    rejected = "rejected"
+    released = "released"
+    withdrawn = "withdrawn"
+
+
+class Decision(enum.StrEnum):
+    approve = "approve"
+    request_changes = "request_changes"
+    reject = "reject"
+
+
+class ExportRequest(Base):
+    """A researcher's request to take files out of the TRE, reviewed by output checkers."""
+
+    __tablename__ = "export_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    state: Mapped[RequestState] = mapped_column(_enum(RequestState, "request_state"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=0)  # submissions so far
+    approvals_required: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(32), default="")
+    # Provenance frozen at submission: image digest and the published dataset versions.
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    project: Mapped[Project] = relationship()
+    files: Mapped[list[RequestFile]] = relationship(
+        back_populates="request", order_by="RequestFile.id"
+    )
+    votes: Mapped[list[ReviewVote]] = relationship(
+        back_populates="request", order_by="ReviewVote.id"
+    )
+    transitions: Mapped[list[RequestTransition]] = relationship(
+        back_populates="request", order_by="RequestTransition.id"
+    )
+
+
+class RequestFile(Base):
+    """One frozen file of a request in one round; a resubmission adds new rows."""
+
+    __tablename__ = "export_request_files"
+    __table_args__ = (UniqueConstraint("request_id", "round", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("export_requests.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(30))
+    justification: Mapped[str] = mapped_column(Text)
+    # Sidecars frozen with the file (the tre.save output record, a DP output's ledger link).
+    record_sha256: Mapped[str | None] = mapped_column(String(64))
+    dp_sha256: Mapped[str | None] = mapped_column(String(64))
+    check_status: Mapped[str] = mapped_column(String(10))
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[ExportRequest] = relationship(back_populates="files")
+
+
+class ReviewVote(Base):
+    """A checker's vote on one file version; a later vote by the same checker replaces it."""
+
+    __tablename__ = "export_request_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("export_requests.id"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("export_request_files.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    checker: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[Decision] = mapped_column(_enum(Decision, "review_decision"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[ExportRequest] = relationship(back_populates="votes")
+    file: Mapped[RequestFile] = relationship()
+
+
+class RequestTransition(Base):
+    """The request's history: every state change, by whom, with the comment given."""
+
+    __tablename__ = "export_request_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("export_requests.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(30))
+    to_state: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[ExportRequest] = relationship(back_populates="transitions")
+
+
 class AuditEvent(Base):
     """One link of the hash-chained audit log. Rows are never updated or deleted."""
 
