@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +13,14 @@ from trenv.errors import Conflict, Invalid, NotFound
 from trenv.registry.images import get_image
 from trenv.registry.users import get_user
 from trenv.registry.validation import check_slug
-from trenv.store.models import MemberRole, Membership, Project, ProjectStatus, User
+from trenv.store.models import (
+    AuditEvent,
+    MemberRole,
+    Membership,
+    Project,
+    ProjectStatus,
+    User,
+)
 
 
 def create_project(
@@ -169,3 +177,21 @@ def set_image(session: Session, *, actor: str, slug: str, image_ref: str) -> Pro
         detail={"image": image.reference, "digest": image.digest},
     )
     return project
+
+
+def has_been_member(session: Session, project: Project, username: str) -> bool:
+    """A member now, or at any time before (from the audit log: removal deletes the row).
+
+    The airlock uses this for independence: a former colleague may not review the project's
+    outputs either."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is not None and find_membership(session, project, user) is not None:
+        return True
+    details = session.scalars(
+        select(AuditEvent.detail).where(
+            AuditEvent.action == "project.member.add",
+            AuditEvent.object_type == "project",
+            AuditEvent.object_id == project.slug,
+        )
+    )
+    return any(json.loads(detail).get("user") == username for detail in details)
