@@ -7,6 +7,7 @@ configuration is importable, typed and tested like any other code.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from trenv.config import Settings
@@ -62,7 +63,7 @@ def configure(c: Any, settings: Settings, *, gateway: str | None = None) -> None
 
     _configure_auth(c, settings)
     _configure_spawner(c, settings, hub_api)
-    _configure_roles_and_services(c)
+    _configure_roles_and_services(c, settings, gateway)
 
 
 def _configure_auth(c: Any, settings: Settings) -> None:
@@ -97,10 +98,39 @@ def _configure_spawner(c: Any, settings: Settings, hub_api: str) -> None:
     ]
 
 
-def _configure_roles_and_services(c: Any) -> None:
+def web_service_url(settings: Settings, gateway: str) -> str:
+    """Where the trenv web service listens: on the bridge gateway, so that containers (through
+    the firewall's allowed port) and the proxy both reach it."""
+    return f"http://{gateway}:{settings.web_api_port}"
+
+
+def web_service(settings: Settings, gateway: str) -> dict[str, Any]:
+    """The hub-managed trenv web service (trenv/web): started and stopped with the hub."""
+    environment = settings.as_environment()
+    environment.pop("TRENV_OIDC_CLIENT_SECRET", None)  # the hub's secret, not the service's
+    return {
+        "name": roles.SERVICE_NAME,
+        "command": [sys.executable, "-m", "trenv.web"],
+        "url": web_service_url(settings, gateway),
+        "environment": environment,
+        # Logging in to trenv is part of logging in to the TRE: no extra consent page.
+        "oauth_no_confirm": True,
+        # What a browser login's token may carry: identity, the custom trenv scopes (so the
+        # pages can tell checkers and admins apart) and access to this service.
+        "oauth_client_allowed_scopes": [
+            *roles.CUSTOM_SCOPES,
+            roles.ACCESS_SERVICE,
+            "read:users:name!user",
+        ],
+        "display": True,
+        "info": {"description": "Airlock, administration and the DP query API"},
+    }
+
+
+def _configure_roles_and_services(c: Any, settings: Settings, gateway: str) -> None:
     c.JupyterHub.custom_scopes = roles.CUSTOM_SCOPES
     c.JupyterHub.extra_user_scopes = [roles.ACCESS_SERVICE]
-    services: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = [web_service(settings, gateway)]
     load_roles: list[dict[str, Any]] = []
     operator_token = os.environ.get(OPERATOR_TOKEN_ENV)
     if operator_token:
@@ -114,5 +144,6 @@ def _configure_roles_and_services(c: Any) -> None:
                 "services": [OPERATOR_SERVICE],
             }
         )
+    load_roles.append(roles.service_role())
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = load_roles

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 from typing import Any
+from urllib.parse import urlparse
 
 from dockerspawner import DockerSpawner
 from tornado import web
@@ -140,8 +141,16 @@ class TrenvSpawner(DockerSpawner):
             str(plan.data_dir): {"bind": DATA_MOUNT, "mode": "ro"},
             str(plan.workspace_dir): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
         }
+        # The trenv API listens on the same gateway address as the hub API (firewall allows both).
+        gateway = urlparse(self.hub_connect_url).hostname
         self.environment.update(
-            {"TRENV_PROJECT": project, "TRENV_WORKSPACE": WORKSPACE_MOUNT, "TRENV_DATA": DATA_MOUNT}
+            {
+                "TRENV_PROJECT": project,
+                "TRENV_WORKSPACE": WORKSPACE_MOUNT,
+                "TRENV_DATA": DATA_MOUNT,
+                "TRENV_API_URL": f"http://{gateway}:{self.trenv_settings.web_api_port}"
+                "/services/trenv/api",
+            }
         )
         result = await super().start()
         await asyncio.to_thread(
