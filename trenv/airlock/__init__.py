@@ -1,0 +1,2 @@
+"""The airlock: the only way out of the TRE (export requests, server-side checks, review,
+release with a disclosure record)."""
