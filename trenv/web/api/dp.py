@@ -1,7 +1,73 @@
-"""The server-side differential privacy API (filled in below)."""
+"""The DP query API: ``POST /api/dp/query`` and ``GET /api/dp/budget``.
+
+Authenticated by hub token (from a notebook: the server's own ``JUPYTERHUB_API_TOKEN``).
+The project is always the project of the caller's running server, asked of the hub; it is
+never taken from the request. The work itself is in trenv/privacy/service.py.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from trenv.errors import Forbidden
+from trenv.privacy.service import DPQuery, DPResult, budgets, run_query
+from trenv.web.deps import AppIdentity, AppSettings, CurrentUser
 
 router = APIRouter(prefix="/dp", tags=["differential privacy"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": text,
+        "content": {"application/json": {"example": {"problem": "...", "fix": "..."}}},
+    }
+    for code, text in {
+        400: "Invalid query: unknown column, missing bounds, keys not public, rho <= 0, ...",
+        401: "No valid hub token.",
+        403: "No running server for a project, not a member, or no grant of the dataset.",
+        404: "Unknown dataset, nothing published, or no budget set for the dataset.",
+        409: "The query would overspend the budget: nothing was charged; shows what is left.",
+    }.items()
+}
+
+
+async def server_project(user: CurrentUser, identity: AppIdentity) -> str:
+    """The project of the caller's running server: DP queries are scoped to it."""
+    project = await identity.server_project(user.name)
+    if project is None:
+        raise Forbidden(
+            f"{user.name!r} has no running notebook server.",
+            "DP queries run for the project of your running server: start it from the hub.",
+        )
+    return project
+
+
+ServerProject = Annotated[str, Depends(server_project)]
+
+
+class BudgetReport(BaseModel):
+    project: str
+    budgets: list[dict[str, Any]]
+
+
+@router.post("/query", summary="Run a DP query and charge the project's budget",
+             responses=_ERRORS)  # fmt: skip
+async def query(
+    body: DPQuery, user: CurrentUser, project: ServerProject, settings: AppSettings
+) -> DPResult:
+    """Checks the query (nothing is charged when it is refused), reserves ``rho`` in the
+    ledger, runs the release on the project's published data and commits the spend."""
+    return await asyncio.to_thread(
+        run_query, settings, username=user.name, project=project, query=body,
+        via="server" if user.from_server else "token",
+    )  # fmt: skip
+
+
+@router.get("/budget", summary="The privacy budgets of the project of your running server",
+            responses=_ERRORS)  # fmt: skip
+async def budget(user: CurrentUser, project: ServerProject, settings: AppSettings) -> BudgetReport:
+    items = await asyncio.to_thread(budgets, settings, username=user.name, project=project)
+    return BudgetReport(project=project, budgets=items)

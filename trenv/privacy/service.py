@@ -1,0 +1,243 @@
+"""Server-side DP queries on a project's published data, charged to the ledger.
+
+The web API (trenv/web/api/dp.py) calls :func:`run_query` with the caller's name and the
+project of their running server. Everything the client could lie about is decided here:
+the file comes from the project's published view, the privacy unit is the dataset's
+pseudonym column from the publication manifest, and group keys come from the codebook.
+
+Order of work (the ledger's rules, see ledger.py):
+1. access, the dataset, the spec and the data's schema are checked: nothing is charged;
+2. ``reserve`` in its own committed transaction (refused, with what is left, if it would
+   overspend);
+3. ``mark_running`` committed: from here the spend stays even if this process dies;
+4. the release runs; 5. ``commit`` with the release JSON and a ``privacy.release`` audit
+   event, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from trenv import audit
+from trenv.config import Settings
+from trenv.errors import Conflict, Forbidden, Invalid, NotFound
+from trenv.privacy import ledger
+from trenv.privacy.releases import DEFAULT_DELTA, _key_frame, plan_hash, release
+from trenv.privacy.spec import Key, QuerySpec, Statistic, check_against_schema
+from trenv.registry.grants import effective_grants
+from trenv.registry.projects import find_membership, get_project
+from trenv.registry.users import get_user
+from trenv.store.engine import transaction
+
+MANIFEST = "manifest.json"  # written by trenv/vault/publish.py next to the Parquet files
+DATA_LINK = "data"
+
+
+class DPQuery(BaseModel):
+    """A DP query as a client sends it: everything but the data's own facts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(description="Dataset name in the project's published data.")
+    statistic: Statistic
+    column: str | None = Field(None, description="Value column (sum, mean, quantile, histogram).")
+    bounds: tuple[float, float] | None = Field(
+        None,
+        description="(lower, upper) for sum, mean, quantile: from the codebook, never the data.",
+    )
+    group_by: list[str] = Field(
+        default_factory=list,
+        description="Columns to group by; their public keys come from the codebook.",
+    )
+    rho: float = Field(description="zCDP budget to spend on this query (> 0).")
+    alpha: float | None = Field(None, description="Quantile in (0, 1), e.g. 0.5 for the median.")
+    bins: list[float] | None = Field(None, description="Histogram bin edges, increasing.")
+    max_contributions: int = Field(1, description="Rows one person may contribute.")
+
+
+@dataclass(frozen=True)
+class PublishedDataset:
+    name: str
+    version: str
+    path: Path
+    unit_column: str
+    codebook: dict[str, Any]
+
+
+def published_dataset(settings: Settings, project: str, dataset: str) -> PublishedDataset:
+    """The dataset as published for ``project`` (file, version, pseudonym column, codebook)."""
+    assert settings.projects_dir is not None
+    data = settings.projects_dir / project / DATA_LINK
+    manifest_path = data / MANIFEST
+    if not manifest_path.is_file():
+        raise NotFound(
+            f"project {project!r} has no published data.",
+            "A data steward publishes the project's granted data (`trenv data publish`).",
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    entries = {e["dataset"]: e for e in manifest.get("datasets", [])}
+    entry = entries.get(dataset)
+    if entry is None:
+        raise NotFound(
+            f"unknown dataset {dataset!r} in project {project!r}.",
+            f"Published datasets: {', '.join(sorted(entries)) or 'none'}.",
+        )
+    codebook: dict[str, Any] = entry.get("codebook") or {}
+    pseudonyms = list(entry.get("pseudonym_columns") or []) or [
+        col for col, info in codebook.items() if (info or {}).get("type") == "pseudonym"
+    ]
+    if not pseudonyms:
+        raise Invalid(
+            f"dataset {dataset!r} has no pseudonym column, so a person cannot be the privacy unit.",
+            "DP queries need person-level data; use output checking instead.",
+        )
+    unit = "person_pseudonym" if "person_pseudonym" in pseudonyms else pseudonyms[0]
+    return PublishedDataset(dataset, str(entry.get("version", "")), data / entry["file"], unit,
+                            codebook)  # fmt: skip
+
+
+def public_keys(published: PublishedDataset, column: str) -> list[Key]:
+    """A grouping column's public key list: the codes its codebook lists, else refused."""
+    info = published.codebook.get(column)
+    if info is None:
+        raise Invalid(
+            f"unknown column {column!r} in {published.name}.",
+            f"Use one of: {', '.join(published.codebook)}.",
+        )
+    if isinstance(info.get("codes"), dict) and info["codes"]:
+        return list(info["codes"])
+    if isinstance(info.get("keys"), list) and info["keys"]:
+        return list(info["keys"])
+    public = [c for c, i in published.codebook.items() if (i or {}).get("codes") or
+              (i or {}).get("keys")]  # fmt: skip
+    raise Invalid(
+        f"the keys of column {column!r} are not public: the codebook of {published.name} "
+        "lists no codes for it, and keys are never taken from the data.",
+        f"Group by a column with codes in the codebook: {', '.join(public) or 'none'}.",
+    )
+
+
+def check_access(session: Session, *, username: str, project: str, dataset: str) -> None:
+    """An active member of an active project with an effective grant of ``dataset``."""
+    user = get_user(session, username)
+    proj = get_project(session, project)
+    if not user.active:
+        raise Forbidden(f"account {username!r} is deactivated.")
+    if find_membership(session, proj, user) is None:
+        raise Forbidden(f"{username!r} is not a member of project {project!r}.")
+    if not proj.is_active():
+        raise Forbidden(f"project {project!r} is not active.")
+    if not any(g.dataset.name == dataset for g in effective_grants(session, project)):
+        raise Forbidden(
+            f"project {project!r} has no effective grant of dataset {dataset!r}.",
+            "A data steward proposes a grant and the data's controller approves it.",
+        )
+
+
+def check_member(session: Session, *, username: str, project: str) -> None:
+    user = get_user(session, username)
+    proj = get_project(session, project)
+    if not user.active or find_membership(session, proj, user) is None:
+        raise Forbidden(f"{username!r} is not an active member of project {project!r}.")
+
+
+def build_spec(published: PublishedDataset, query: DPQuery) -> QuerySpec:
+    """The full spec: the client's question plus the server's facts (file, unit, keys)."""
+    if len(set(query.group_by)) != len(query.group_by):
+        raise Invalid("a group_by column is listed twice.", "List each column once.")
+    group_by = {col: public_keys(published, col) for col in query.group_by}
+    return QuerySpec(
+        dataset=published.path,
+        statistic=query.statistic,
+        unit_column=published.unit_column,
+        rho=query.rho,
+        column=query.column,
+        bounds=query.bounds,
+        group_by=group_by,
+        alpha=query.alpha,
+        bins=query.bins,
+        max_contributions=query.max_contributions,
+    )
+
+
+class DPResult(BaseModel):
+    """A DP release with its ledger entry: the airlock verifies outputs against it."""
+
+    dp: Literal[True] = True
+    spend_id: int
+    project: str
+    dataset: str
+    dataset_version: str
+    statistic: str
+    plan_hash: str
+    rho: float
+    epsilon: float
+    delta: float
+    release: dict[str, Any]
+    budget: dict[str, Any] = Field(description="The budget on this dataset after the query.")
+
+
+def run_query(
+    settings: Settings, *, username: str, project: str, query: DPQuery, via: str = "api"
+) -> DPResult:
+    """Check, reserve, run, commit. Refusals before step 2 charge nothing."""
+    with transaction(settings) as session:
+        check_access(session, username=username, project=project, dataset=query.dataset)
+        ledger.status(session, project=project, dataset=query.dataset)  # a budget must exist
+    published = published_dataset(settings, project, query.dataset)
+    spec = build_spec(published, query)
+    schema = check_against_schema(spec)
+    _key_frame(spec, schema)  # key types checked now, so a mismatch is refused uncharged
+    plan = plan_hash(spec)
+    try:
+        with transaction(settings) as session:
+            spend_id = ledger.reserve(
+                session, actor=username, project=project, dataset=query.dataset,
+                rho=query.rho, plan_hash=plan,
+            ).id  # fmt: skip
+    except ledger.BudgetExceeded as exc:
+        raise Conflict(exc.problem, exc.fix) from None
+    with transaction(settings) as session:
+        ledger.mark_running(session, spend_id)
+    # From here on the spend is never returned, whatever happens.
+    result = release(spec, delta=DEFAULT_DELTA)
+    body = result.to_dict()
+    with transaction(settings) as session:
+        ledger.commit(session, spend_id, body)
+        audit.record(
+            session,
+            actor=username,
+            action="privacy.release",
+            object_type="privacy_spend",
+            object_id=spend_id,
+            detail={"project": project, "dataset": query.dataset,
+                    "version": published.version, "statistic": query.statistic,
+                    "rho": query.rho, "plan_hash": plan, "via": via},
+        )  # fmt: skip
+        status = ledger.status(session, project=project, dataset=query.dataset)
+    return DPResult(
+        spend_id=spend_id,
+        project=project,
+        dataset=query.dataset,
+        dataset_version=published.version,
+        statistic=query.statistic,
+        plan_hash=plan,
+        rho=result.rho_spent,
+        epsilon=result.epsilon,
+        delta=result.delta,
+        release=body,
+        budget=status.to_dict(),
+    )
+
+
+def budgets(settings: Settings, *, username: str, project: str) -> list[dict[str, Any]]:
+    """The project's budgets, for one of its active members."""
+    with transaction(settings) as session:
+        check_member(session, username=username, project=project)
+        return [s.to_dict() for s in ledger.statuses(session, project=project)]
