@@ -4,6 +4,7 @@ Same signatures as pandas plus ``contributor=`` and ``policy=``; every call retu
 safe result with its output record. Results here are advisory: the airlock re-checks.
 """
 
+from trenv.lab import dp
 from trenv.lab.describe import describe
 from trenv.lab.figures import bar, hist
 from trenv.lab.models import model_summary
@@ -15,6 +16,7 @@ __all__ = [
     "bar",
     "crosstab",
     "describe",
+    "dp",
     "hist",
     "model_summary",
     "outputs",

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from trenv.disclosure.record import OutputRecord
-from trenv.lab import session
+from trenv.lab import dp, session
 
 _OUTPUTS: list[Output] = []
 
@@ -76,12 +76,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save(output: Output, name: str) -> dict[str, Path]:
+def save(output: Output | dp.DPOutput, name: str) -> dict[str, Path]:
     """Write the safe result and ``<name>.record.json`` into the workspace's outputs/ folder.
 
     Refuses names with path separators and never overwrites an existing file: a file the
     airlock may already be reviewing must not change under the checkers.
     """
+    if isinstance(output, dp.DPOutput):  # a DP release is saved with its ledger sidecar
+        return dp.save(output, name)
     if not isinstance(output, Output):
         raise TypeError("save() takes an output returned by a trenv.lab function")
     if not name or "/" in name or "\\" in name or name in {".", ".."} or name.startswith("."):
