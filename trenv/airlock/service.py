@@ -476,9 +476,10 @@ def vote(
     file_id: int,
     decision: Decision,
     comment: str = "",
+    in_container: bool = False,
 ) -> ExportRequest:
     """One checker's vote on one file; decides the round when enough checkers are done."""
-    request, who = load_for(session, request_id, actor, lock=True)
+    request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
     if not may.may_review(who, _facts(request)):
         if who.username == request.requester:
             raise Forbidden("you cannot review your own request.", "Another checker must.")
@@ -489,6 +490,11 @@ def vote(
             )
         if not who.is_checker:
             raise Forbidden("only output checkers review requests.")
+        if who.in_container:
+            raise Forbidden(
+                "requests are not reviewed from inside a notebook container.",
+                "Use the trenv pages from your own computer.",
+            )
         next_state(request.state, Move.start_review)  # raises the state's own message
         raise Forbidden("this request cannot be reviewed now.")
     files = {f.id: f for f in round_files(request, request.round)}
