@@ -30,45 +30,77 @@ class Items:
     """Per-(group, contributor) aggregates: what the contributor-level statistics need."""
 
     group: np.ndarray  # int64 group id per item
-    contrib: np.ndarray  # int64 contributor id per item
+    contrib: np.ndarray | None  # int64 contributor id per item (None once no longer needed)
     total: np.ndarray  # float64 sum of the contributor's values in the group
-    rows: np.ndarray  # int64 rows with a value
+    has: np.ndarray | None  # bool: the item has a value (None: every item has one)
 
-    def take(self, order: np.ndarray) -> Items:
-        return Items(self.group[order], self.contrib[order], self.total[order], self.rows[order])
+    def with_group(self, group: np.ndarray) -> Items:
+        return Items(group, self.contrib, self.total, self.has)
 
 
 def _empty() -> Items:
     i = np.zeros(0, dtype=np.int64)
-    return Items(i, i, np.zeros(0, dtype=np.float64), i)
+    return Items(i, i, np.zeros(0, dtype=np.float64), None)
+
+
+def _bits(n: int) -> int:
+    """Bits for the ids ``0 .. n - 1`` (at least 1)."""
+    return max(int(n - 1).bit_length(), 1)
+
+
+def _starts(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the runs of equal values in a sorted (non-empty) array start, and the
+    boundary mask (``True`` where position ``i + 1`` starts a new run)."""
+    change = sorted_key[1:] != sorted_key[:-1]
+    starts = np.flatnonzero(change)
+    starts += 1
+    return np.concatenate((np.zeros(1, dtype=np.int64), starts)), change
+
+
+def _codes(change: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The run number of every position (for ``bincount``, one sequential pass in C);
+    ``out`` may be a spent int64 buffer of the same length, which saves a large
+    allocation (on these machines first touches of fresh memory cost as much as the
+    arithmetic)."""
+    codes = np.empty(len(change) + 1, dtype=np.int64) if out is None else out
+    codes[0] = 0
+    np.cumsum(change, out=codes[1:])
+    return codes
 
 
 def _runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start index of every run of equal values in a sorted (non-empty) array, and the
-    run number of every position (for ``bincount``, which is one pass in C)."""
-    change = sorted_key[1:] != sorted_key[:-1]
-    codes = np.empty(len(sorted_key), dtype=np.int64)
-    codes[0] = 0
-    np.cumsum(change, out=codes[1:])
-    starts = np.concatenate((np.zeros(1, dtype=np.int64), np.flatnonzero(change) + 1))
-    return starts, codes
+    run number of every position."""
+    starts, change = _starts(sorted_key)
+    return starts, _codes(change)
+
+
+def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, key[order])`` with ``order = argsort(key, kind="stable")`` for
+    non-negative int64 keys.
+
+    When the key and the row number fit in 63 bits together, the row number is packed
+    below the key and the packed values are sorted in place, without the indirection of
+    an argsort (about twice as fast); the row numbers make every packed value distinct, so
+    the result is exactly the stable order, and the sorted keys are the packed values
+    shifted back (no gather through ``order``).
+    """
+    n = len(key)
+    shift = _bits(n)
+    if int(key.max()).bit_length() + shift <= 63:
+        packed = key << np.int64(shift)
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & np.int64((1 << shift) - 1)
+        packed >>= np.int64(shift)
+        return order, packed
+    order = np.argsort(key, kind="stable")
+    return order, key[order]
 
 
 def _stable_order(key: np.ndarray) -> np.ndarray:
-    """``argsort(key, kind="stable")`` for non-negative int64 keys.
-
-    When the key and the row number fit in 63 bits together, the row number is packed
-    below the key and the packed values are sorted without the indirection of an argsort
-    (about twice as fast); the row numbers make every packed value distinct, so the
-    result is exactly the stable order.
-    """
-    n = len(key)
-    shift = max(int(n - 1).bit_length(), 1)
-    if int(key.max()).bit_length() + shift <= 63:
-        packed = (key << np.int64(shift)) | np.arange(n, dtype=np.int64)
-        packed.sort()
-        return packed & np.int64((1 << shift) - 1)
-    return np.argsort(key, kind="stable")
+    """``argsort(key, kind="stable")`` for non-negative int64 keys."""
+    return _stable_sort(key)[0]
 
 
 def items_from_rows(
@@ -81,43 +113,54 @@ def items_from_rows(
     """Collapse rows to one item per (cell, contributor), ordered by (contributor, cell)."""
     if len(cell) == 0:
         return _empty()
-    n_g = np.int64(max(n_cells, 1))
-    key = contrib.astype(np.int64) * n_g + cell.astype(np.int64)
+    # Contributor above the cell bits: shifts and masks split the key again (cheaper than
+    # division), and the order is the same as that of ``contrib * n_cells + cell``.
+    bits = np.int64(_bits(n_cells))
+    key = contrib.astype(np.int64, copy=False) << bits
+    key |= cell
     if values is None:
         # Counts need no row payload: sorting the keys alone is enough.
-        skey = np.sort(key)
-        starts, _ = _runs(skey)
-        ukey = skey[starts]
-        rows = np.diff(np.append(starts, len(skey)))
-        return Items(ukey % n_g, ukey // n_g, rows.astype(np.float64), rows)
-    order = _stable_order(key)
-    skey = key[order]
+        key.sort()
+        starts, _ = _starts(key)
+        ukey = key[starts]
+        rows = np.diff(starts, append=np.int64(len(key)))
+        return Items(ukey & ((1 << bits) - 1), ukey >> bits, rows.astype(np.float64), None)
+    order, skey = _stable_sort(key)
+    del key
     v = values[order]
-    starts, codes = _runs(skey)
+    starts, change = _starts(skey)
     ukey = skey[starts]
+    del skey
+    codes = _codes(change, out=order)  # the order is spent once the values are gathered
     present = ~np.isnan(v)
-    # Rows with a value per item: differences of the running count at the run ends.
-    seen = np.cumsum(present, dtype=np.int64)[np.append(starts[1:], len(v)) - 1]
+    has: np.ndarray | None = None
+    if not present.all():
+        np.copyto(v, 0.0, where=~present)
+        has = np.bincount(codes, weights=present, minlength=len(starts)) > 0
     return Items(
-        group=ukey % n_g,
-        contrib=ukey // n_g,
+        group=ukey & ((1 << bits) - 1),
+        contrib=ukey >> bits,
         # Sequential per item, in row order (the sort is stable).
-        total=np.bincount(codes, weights=np.where(present, v, 0.0), minlength=len(starts)),
-        rows=np.diff(seen, prepend=np.int64(0)),
+        total=np.bincount(codes, weights=v, minlength=len(starts)),
+        has=has,
     )
 
 
-def _collapse_sorted(items: Items, key: np.ndarray, group: np.ndarray) -> Items:
-    """Merge items whose ``key`` is equal; ``key`` is sorted, ``group`` a function of it."""
-    if len(key) == 0:
+def _collapse(items: Items, change: np.ndarray, group: np.ndarray, keep_contrib: bool) -> Items:
+    """Merge consecutive items where ``change`` (as from ``_starts``) says the run goes on;
+    ``group`` gives each item's new group (equal within a run)."""
+    if len(items.total) == 0:
         return _empty()
-    starts, codes = _runs(key)
+    starts = np.flatnonzero(change)
+    starts += 1
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), starts))
+    codes = _codes(change)
     n = len(starts)
     return Items(
         group=group[starts],
-        contrib=items.contrib[starts],
+        contrib=items.contrib[starts] if keep_contrib and items.contrib is not None else None,
         total=np.bincount(codes, weights=items.total, minlength=n),
-        rows=np.bincount(codes, weights=items.rows, minlength=n).astype(np.int64),
+        has=None if items.has is None else np.bincount(codes, weights=items.has, minlength=n) > 0,
     )
 
 
@@ -127,18 +170,36 @@ def margin_items(items: Items, n_rows: int, n_cols: int) -> tuple[Items, Items, 
     ``items`` must come from ``items_from_rows`` (ordered by contributor, then cell =
     row * n_cols + column).
     """
+    if len(items.total) == 0:
+        return _empty(), _empty(), _empty()
+    assert items.contrib is not None
     c = np.int64(max(n_cols, 1))
     row = items.group // c
-    col = items.group % c
+    col = items.group - row * c
+    contrib = items.contrib
+    new_contrib = contrib[1:] != contrib[:-1]
     # (contributor, row) is non-decreasing in item order: the runs are already there.
-    by_row = _collapse_sorted(items, items.contrib * np.int64(max(n_rows, 1)) + row, row)
+    by_row = _collapse(items, new_contrib | (row[1:] != row[:-1]), row, keep_contrib=False)
+    del row
+    # Every contributor's items are contiguous.
+    everyone = _collapse(items, new_contrib, np.zeros_like(contrib), keep_contrib=False)
+    del new_contrib
     # (contributor, column) is sorted within each contributor's few items only: a stable
     # sort of a nearly sorted key (cheap) brings equal pairs together.
-    col_key = items.contrib * c + col
+    col_key = contrib << np.int64(_bits(int(c)))
+    col_key |= col
+    del col
     order = np.argsort(col_key, kind="stable")
-    by_col = _collapse_sorted(items.take(order), col_key[order], col[order])
-    # Every contributor's items are contiguous.
-    everyone = _collapse_sorted(items, items.contrib, np.zeros_like(items.contrib))
+    col_key = col_key[order]
+    by_col_items = Items(
+        col_key & np.int64((1 << _bits(int(c))) - 1),
+        None,
+        items.total[order],
+        None if items.has is None else items.has[order],
+    )
+    by_col = _collapse(
+        by_col_items, col_key[1:] != col_key[:-1], by_col_items.group, keep_contrib=False
+    )
     return by_row, by_col, everyone
 
 
@@ -156,15 +217,24 @@ def row_stats(cell: np.ndarray, values: np.ndarray | None, n_cells: int) -> Stat
             "vmin": ones,
             "vmax": ones.copy(),
         }
-    present = ~np.isnan(values)
     vmin = np.full(n, np.inf)
     vmax = np.full(n, -np.inf)
-    np.minimum.at(vmin, cell, np.where(present, values, np.inf))
-    np.maximum.at(vmax, cell, np.where(present, values, -np.inf))
+    missing_rows = np.isnan(values)
+    # Few rows are missing or negative: counting the cells of those rows only is exact
+    # and avoids two float weight arrays as long as the data.
+    missing = np.bincount(cell[missing_rows], minlength=n).astype(np.int64)
+    negatives = np.bincount(cell[values < 0], minlength=n).astype(np.int64)
+    if missing_rows.any():
+        present = ~missing_rows
+        np.minimum.at(vmin, cell[present], values[present])
+        np.maximum.at(vmax, cell[present], values[present])
+    else:
+        np.minimum.at(vmin, cell, values)
+        np.maximum.at(vmax, cell, values)
     return {
-        "rows": np.bincount(cell, weights=present, minlength=n).astype(np.int64),
-        "negatives": np.bincount(cell, weights=values < 0, minlength=n).astype(np.int64),
-        "missing": np.bincount(cell, weights=~present, minlength=n).astype(np.int64),
+        "rows": np.bincount(cell, minlength=n).astype(np.int64) - missing,
+        "negatives": negatives,
+        "missing": missing,
         "vmin": np.where(np.isfinite(vmin), vmin, np.nan),
         "vmax": np.where(np.isfinite(vmax), vmax, np.nan),
     }
@@ -198,6 +268,14 @@ def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int
     fills that many slots and retires those items: at most k linear passes, no sort.
     """
     out = np.zeros((n_groups, k), dtype=np.float64)
+    if n_groups == 1:
+        # The grand total: a partial sort of its items is cheaper than the rounds.
+        m = min(k, len(mag))
+        if m:
+            top = np.partition(mag, len(mag) - m)[len(mag) - m :]
+            out[0, :m] = np.sort(top)[::-1]
+        out[~np.isfinite(out)] = 0.0
+        return out
     left = mag.astype(np.float64, copy=True)
     filled = np.zeros(n_groups, dtype=np.int64)
     slots = np.arange(k)
@@ -206,13 +284,14 @@ def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int
         np.maximum.at(best, group, left)
         at_best = left == best[group]
         at_best &= left >= 0
-        count = np.bincount(group[at_best], minlength=n_groups)
+        # Counting through weights avoids gathering the groups of the retired items.
+        count = np.bincount(group, weights=at_best, minlength=n_groups).astype(np.int64)
         take = (slots[None, :] >= filled[:, None]) & (slots[None, :] < (filled + count)[:, None])
         out[take] = np.broadcast_to(best[:, None], out.shape)[take]
         filled += count
         if (filled >= k).all() or not count.any():
             break
-        left[at_best] = -1.0
+        np.copyto(left, -1.0, where=at_best)
     # An infinite contribution takes its slot but is not reported as a number.
     out[~np.isfinite(out)] = 0.0
     return out
@@ -223,15 +302,19 @@ def group_stats(items: Items, n_groups: int, top_k: int, rowwise: Stats) -> Stat
     contributor-level ones from the group's items."""
     g = items.group
     stats = dict(rowwise)
-    stats["contributors"] = np.bincount(g, weights=items.rows > 0, minlength=n_groups).astype(
-        np.int64
-    )
+    has = items.has
+    if has is None:
+        stats["contributors"] = np.bincount(g, minlength=n_groups).astype(np.int64)
+    else:
+        stats["contributors"] = np.bincount(g, weights=has, minlength=n_groups).astype(np.int64)
     stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
     mag = np.abs(items.total)
-    has = items.rows > 0
-    top = _top_contributions(g[has], mag[has], n_groups, top_k)
+    if has is None:
+        top = _top_contributions(g, mag, n_groups, top_k)
+    else:
+        top = _top_contributions(g[has], mag[has], n_groups, top_k)
     for j in range(top_k):
         stats[f"top{j + 1}"] = top[:, j]
     stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups)

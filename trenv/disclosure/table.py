@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +167,9 @@ def check_table(
         # Unpublished margins only feed row totals (class disclosure, shares, rounding):
         # skip the contributor de-duplication, whose contributor counts and top shares
         # would never be shown or checked.
-        by_row = replace(items, group=items.group // c)
-        by_col = replace(items, group=items.group % c)
-        everyone = replace(items, group=np.zeros_like(items.group))
+        by_row = items.with_group(items.group // c)
+        by_col = items.with_group(items.group % c)
+        everyone = items.with_group(np.zeros_like(items.group))
     parts = [
         cellstats.group_stats(items, r * c, top_k, inner),
         cellstats.group_stats(by_row, r, top_k, row_m),
