@@ -28,6 +28,9 @@ from trenv.airlock.intake import FrozenFile, image_bytes
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SAFE_IMAGES = ("image/png", "image/jpeg")
+# Names from the notebook that end up in class attributes: only known ones, never its text.
+_STREAMS = ("stdout", "stderr")
+_CELL_TYPES = ("markdown", "code", "raw")
 
 
 def esc(value: object) -> str:
@@ -162,7 +165,8 @@ def _note(text: str) -> str:
 def _output_html(output: dict[str, Any]) -> str:
     kind = output.get("output_type")
     if kind == "stream":
-        return _pre(f"stream {esc(output.get('name', ''))}", _text(output.get("text")))
+        name = output.get("name")
+        return _pre(f"stream {name}" if name in _STREAMS else "stream", _text(output.get("text")))
     if kind == "error":
         tb = "\n".join(_text(t) for t in output.get("traceback", []) or [])
         return _pre("error", tb or f"{output.get('ename', '')}: {output.get('evalue', '')}")
@@ -196,9 +200,10 @@ def notebook_html(data: bytes) -> str:
     out = ['<div class="notebook">']
     for index, cell in enumerate(nb.get("cells", [])):
         ctype = str(cell.get("cell_type", ""))
+        ctype = ctype if ctype in _CELL_TYPES else "raw"
         source = _text(cell.get("source"))
         out.append(
-            f'<section class="nb-cell nb-{esc(ctype)}" id="cell-{index}">'
+            f'<section class="nb-cell nb-{ctype}" id="cell-{index}">'
             f'<div class="nb-label">Cell {index}</div>'
         )
         if ctype == "markdown":
