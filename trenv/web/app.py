@@ -53,6 +53,7 @@ def service_prefix() -> str:
 def include_routers(app: FastAPI, prefix: str) -> None:
     """Every router of the service. API routers go under ``<prefix>api``, pages under ``prefix``."""
     from trenv.web import oauth
+    from trenv.web.api import airlock as airlock_api
     from trenv.web.api import dp as dp_api
     from trenv.web.api import me as me_api
     from trenv.web.pages import apidocs, home
@@ -60,6 +61,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     api = prefix + "api"
     app.include_router(me_api.router, prefix=api)
     app.include_router(dp_api.router, prefix=api)
+    app.include_router(airlock_api.router, prefix=api)
     app.include_router(oauth.router, prefix=prefix.rstrip("/"))
     app.include_router(home.router, prefix=prefix.rstrip("/"))
     app.include_router(apidocs.router, prefix=api)
