@@ -219,3 +219,37 @@ def test_saved_figure(ws: Path) -> None:
     assert data != (ws / "outputs" / "fig.png").read_bytes()
     _, swapped = run(ws, "outputs/fig.png")
     assert swapped.status == "fail" and rules(swapped, "fail") == {"record-hash"}
+
+
+def test_publishing_a_secondary_suppression_fails_the_audit_at_the_primary_cell(
+    ws: Path,
+) -> None:
+    import csv
+    import io
+
+    save_crosstab("t", margins=True)
+    path = ws / "outputs" / "t.record.json"
+    data = json.loads(path.read_text())
+    cells = data["cells"]
+    secondary = [i for i, s in enumerate(cells["suppressed"]) if s == "secondary"]
+    assert secondary, "the small cell needs a partner suppression"
+    rows = list(csv.reader(io.StringIO((ws / "outputs" / "t.csv").read_text())))
+    labels = [r[0] for r in rows[1:]]
+    header = rows[0]
+    for i in secondary:
+        value = cells["value"][i]
+        cells["published"][i] = value
+        cells["suppressed"][i] = None
+        r = labels.index(cells["row"][i][0])
+        c = header.index(cells["column"][i][0])
+        rows[1 + r][c] = repr(float(value))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (ws / "outputs" / "t.csv").write_text(out.getvalue())
+    data["files"] = {"t.csv": hashlib.sha256(out.getvalue().encode()).hexdigest()}
+    path.write_text(json.dumps(data))
+    _, check = run(ws, "outputs/t.csv")
+    assert "record-match" in rules(check, "pass")
+    audit = [f for f in check.findings if f.rule_id == "recheck-secondary"]
+    assert audit and audit[0].status == "fail"
+    assert (1, 2) in [cell for f in audit for cell in f.cells]  # south/m, the small cell
