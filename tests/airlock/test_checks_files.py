@@ -25,7 +25,7 @@ PSEUDO = "0123456789abcdef0123456789abcdef"
 def frozen(path: str, data: bytes | str) -> FrozenFile:
     raw = data.encode() if isinstance(data, str) else data
     ftype = ALLOWED_TYPES["." + path.rsplit(".", 1)[1]]
-    validate_content(path, ftype.kind, raw)  # the same bytes the intake would accept
+    validate_content(path, raw)  # the same bytes the intake would accept
     return FrozenFile(
         path=path,
         data=raw,

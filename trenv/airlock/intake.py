@@ -281,11 +281,14 @@ def _read_fd(fd: int, path: str, max_bytes: int) -> bytes:
 
 
 def _human(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} bytes"
+    if n < 1024:
+        return f"{n} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.3g} {unit}"
 
 
 def _read_safely(workspace: Path, path: str, max_bytes: int) -> bytes:
@@ -307,7 +310,7 @@ def read_workspace_file(
     path = normalise_path(rel_path)
     ftype = file_type(path)
     data = _read_safely(Path(workspace), path, limits.max_file_bytes)
-    validate_content(path, ftype.kind, data)
+    validate_content(path, data)
     return FrozenFile(
         path=path,
         data=data,
@@ -392,7 +395,7 @@ def _too_big_request(limits: IntakeLimits) -> Invalid:
 # --- content -------------------------------------------------------------------------------
 
 
-def validate_content(path: str, kind: str, data: bytes) -> None:
+def validate_content(path: str, data: bytes) -> None:
     """Refuse bytes that do not match their extension or carry hidden or active content."""
     ext = os.path.splitext(path.lower())[1]
     validator = _VALIDATORS[ext]
