@@ -109,12 +109,17 @@ def hub(tmp_path_factory: pytest.TempPathFactory, notebook_image_id: str) -> Ite
 
 def _populate(settings: Settings, image_id: str) -> dict[str, str]:
     """rosa works on proj-a, bob on proj-b; old-project has ended; proj-u's image is not
-    approved. nina (never running a server) is in proj-b, old-project and proj-u."""
+    approved. nina (never running a server) is in proj-b, old-project and proj-u. chris and
+    cleo are output checkers, members of no project."""
     op = "operator:test"
     totp: dict[str, str] = {}
     with transaction(settings) as session:
-        for name in ("rosa", "bob", "nina", "adam"):
-            roles = {GlobalRole.admin} if name == "adam" else set()
+        for name in ("rosa", "bob", "nina", "adam", "chris", "cleo"):
+            roles = {
+                "adam": {GlobalRole.admin},
+                "chris": {GlobalRole.checker},
+                "cleo": {GlobalRole.checker},
+            }.get(name, set())
             users.add_user(session, actor=op, username=name, roles=roles)
             credentials.set_password(session, actor=op, username=name, password=PASSWORD)
             totp[name] = credentials.enrol_totp(session, actor=op, username=name)

@@ -11,6 +11,7 @@ import json
 import typer
 
 from trenv import __version__, audit, demo
+from trenv.cli.airlock import airlock_app
 from trenv.cli.budget import budget_app
 from trenv.cli.common import (
     EXIT_USER_ERROR,
@@ -53,6 +54,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(hub_app, name="hub")
 app.add_typer(budget_app, name="budget")
+app.add_typer(airlock_app, name="airlock")
 image_app.command("build")(image_build)
 project_app.command("close")(project_close)
 
