@@ -19,10 +19,14 @@ ACRO's one pandas query per cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 Stats = dict[str, np.ndarray]
+
+# Below this many items the k rounds over all items are cheap enough without a prefilter.
+PREFILTER_MIN = 4096
 
 
 @dataclass(frozen=True)
@@ -48,36 +52,40 @@ def _bits(n: int) -> int:
     return max(int(n - 1).bit_length(), 1)
 
 
-def _starts(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the runs of equal values in a sorted (non-empty) array start, and the
-    boundary mask (``True`` where position ``i + 1`` starts a new run)."""
-    change = sorted_key[1:] != sorted_key[:-1]
-    starts = np.flatnonzero(change)
-    starts += 1
-    return np.concatenate((np.zeros(1, dtype=np.int64), starts)), change
+def _boundaries(sorted_key: np.ndarray) -> np.ndarray:
+    """``True`` where a run of equal values starts in a sorted (non-empty) array.
+
+    Full length (the first position is a start), so the run starts are one
+    ``flatnonzero`` and the run numbers one ``cumsum``, without concatenating.
+    """
+    starts = np.empty(len(sorted_key), dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
+    return starts
 
 
-def _codes(change: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The run number of every position (for ``bincount``, one sequential pass in C);
-    ``out`` may be a spent int64 buffer of the same length, which saves a large
-    allocation (on these machines first touches of fresh memory cost as much as the
-    arithmetic)."""
-    codes = np.empty(len(change) + 1, dtype=np.int64) if out is None else out
-    codes[0] = 0
-    np.cumsum(change, out=codes[1:])
+def _codes(boundaries: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The run number of every position (for ``bincount``, one sequential pass in C).
+
+    ``out`` may be a spent int64 buffer of the same length: on these machines the first
+    touch of freshly allocated memory costs as much as the arithmetic, so the large
+    temporaries are kept few.
+    """
+    codes = np.cumsum(boundaries, out=out, dtype=np.int64)
+    codes -= 1
     return codes
 
 
 def _runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start index of every run of equal values in a sorted (non-empty) array, and the
     run number of every position."""
-    starts, change = _starts(sorted_key)
-    return starts, _codes(change)
+    bounds = _boundaries(sorted_key)
+    return np.flatnonzero(bounds), _codes(bounds)
 
 
 def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(order, key[order])`` with ``order = argsort(key, kind="stable")`` for
-    non-negative int64 keys.
+    non-negative int64 keys; ``key`` is consumed (overwritten).
 
     When the key and the row number fit in 63 bits together, the row number is packed
     below the key and the packed values are sorted in place, without the indirection of
@@ -86,21 +94,21 @@ def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shifted back (no gather through ``order``).
     """
     n = len(key)
-    shift = _bits(n)
-    if int(key.max()).bit_length() + shift <= 63:
-        packed = key << np.int64(shift)
-        packed |= np.arange(n, dtype=np.int64)
-        packed.sort()
-        order = packed & np.int64((1 << shift) - 1)
-        packed >>= np.int64(shift)
-        return order, packed
+    shift = np.int64(_bits(n))
+    if int(key.max()).bit_length() + int(shift) <= 63:
+        key <<= shift
+        key |= np.arange(n, dtype=np.int64)
+        key.sort()
+        order = key & np.int64((1 << int(shift)) - 1)
+        key >>= shift
+        return order, key
     order = np.argsort(key, kind="stable")
     return order, key[order]
 
 
 def _stable_order(key: np.ndarray) -> np.ndarray:
     """``argsort(key, kind="stable")`` for non-negative int64 keys."""
-    return _stable_sort(key)[0]
+    return _stable_sort(key.copy())[0]
 
 
 def items_from_rows(
@@ -116,29 +124,30 @@ def items_from_rows(
     # Contributor above the cell bits: shifts and masks split the key again (cheaper than
     # division), and the order is the same as that of ``contrib * n_cells + cell``.
     bits = np.int64(_bits(n_cells))
+    mask = np.int64((1 << int(bits)) - 1)
     key = contrib.astype(np.int64, copy=False) << bits
     key |= cell
     if values is None:
         # Counts need no row payload: sorting the keys alone is enough.
         key.sort()
-        starts, _ = _starts(key)
+        starts = np.flatnonzero(_boundaries(key))
         ukey = key[starts]
         rows = np.diff(starts, append=np.int64(len(key)))
-        return Items(ukey & ((1 << bits) - 1), ukey >> bits, rows.astype(np.float64), None)
+        return Items(ukey & mask, ukey >> bits, rows.astype(np.float64), None)
     order, skey = _stable_sort(key)
-    del key
     v = values[order]
-    starts, change = _starts(skey)
+    bounds = _boundaries(skey)
+    starts = np.flatnonzero(bounds)
     ukey = skey[starts]
     del skey
-    codes = _codes(change, out=order)  # the order is spent once the values are gathered
+    codes = _codes(bounds, out=order)  # the order is spent once the values are gathered
     present = ~np.isnan(v)
     has: np.ndarray | None = None
     if not present.all():
         np.copyto(v, 0.0, where=~present)
         has = np.bincount(codes, weights=present, minlength=len(starts)) > 0
     return Items(
-        group=ukey & ((1 << bits) - 1),
+        group=ukey & mask,
         contrib=ukey >> bits,
         # Sequential per item, in row order (the sort is stable).
         total=np.bincount(codes, weights=v, minlength=len(starts)),
@@ -146,19 +155,15 @@ def items_from_rows(
     )
 
 
-def _collapse(items: Items, change: np.ndarray, group: np.ndarray, keep_contrib: bool) -> Items:
-    """Merge consecutive items where ``change`` (as from ``_starts``) says the run goes on;
-    ``group`` gives each item's new group (equal within a run)."""
-    if len(items.total) == 0:
-        return _empty()
-    starts = np.flatnonzero(change)
-    starts += 1
-    starts = np.concatenate((np.zeros(1, dtype=np.int64), starts))
-    codes = _codes(change)
+def _collapse(items: Items, bounds: np.ndarray, group: np.ndarray) -> Items:
+    """Merge the runs of consecutive items that ``bounds`` (as from ``_boundaries``)
+    delimits; ``group`` gives each item's new group (equal within a run)."""
+    starts = np.flatnonzero(bounds)
+    codes = _codes(bounds)
     n = len(starts)
     return Items(
         group=group[starts],
-        contrib=items.contrib[starts] if keep_contrib and items.contrib is not None else None,
+        contrib=None,  # margin items are not collapsed any further
         total=np.bincount(codes, weights=items.total, minlength=n),
         has=None if items.has is None else np.bincount(codes, weights=items.has, minlength=n) > 0,
     )
@@ -173,32 +178,28 @@ def margin_items(items: Items, n_rows: int, n_cols: int) -> tuple[Items, Items, 
     if len(items.total) == 0:
         return _empty(), _empty(), _empty()
     assert items.contrib is not None
-    c = np.int64(max(n_cols, 1))
-    row = items.group // c
-    col = items.group - row * c
     contrib = items.contrib
-    new_contrib = contrib[1:] != contrib[:-1]
-    # (contributor, row) is non-decreasing in item order: the runs are already there.
-    by_row = _collapse(items, new_contrib | (row[1:] != row[:-1]), row, keep_contrib=False)
-    del row
+    row, col = np.divmod(items.group, np.int64(max(n_cols, 1)))
+    new_contrib = _boundaries(contrib)
     # Every contributor's items are contiguous.
-    everyone = _collapse(items, new_contrib, np.zeros_like(contrib), keep_contrib=False)
-    del new_contrib
+    everyone = _collapse(items, new_contrib, np.zeros(len(contrib), dtype=np.int64))
+    # (contributor, row) is non-decreasing in item order: the runs are already there.
+    new_row = new_contrib
+    new_row[1:] |= row[1:] != row[:-1]
+    by_row = _collapse(items, new_row, row)
+    del row, new_row, new_contrib
     # (contributor, column) is sorted within each contributor's few items only: a stable
     # sort of a nearly sorted key (cheap) brings equal pairs together.
-    col_key = contrib << np.int64(_bits(int(c)))
+    cbits = np.int64(_bits(max(n_cols, 1)))
+    col_key = contrib << cbits
     col_key |= col
     del col
     order = np.argsort(col_key, kind="stable")
     col_key = col_key[order]
-    by_col_items = Items(
-        col_key & np.int64((1 << _bits(int(c))) - 1),
-        None,
-        items.total[order],
-        None if items.has is None else items.has[order],
-    )
     by_col = _collapse(
-        by_col_items, col_key[1:] != col_key[:-1], by_col_items.group, keep_contrib=False
+        Items(col_key, None, items.total[order], None if items.has is None else items.has[order]),
+        _boundaries(col_key),
+        col_key & np.int64((1 << int(cbits)) - 1),
     )
     return by_row, by_col, everyone
 
@@ -261,6 +262,23 @@ def margin_row_stats(inner: Stats, n_rows: int, n_cols: int) -> tuple[Stats, Sta
     return out
 
 
+def _candidates(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """Positions of the items that can be among their group's ``k`` largest.
+
+    The items are split into ``k`` disjoint chunks; the largest item of every chunk is a
+    distinct item, so the smallest of those ``k`` chunk maxima is a lower bound on the
+    group's ``k``-th largest value, and items below it cannot be in the top ``k`` (ties at
+    the bound are kept). One pass over the items instead of ``k`` rounds over all of them.
+    """
+    bound = np.full(n_groups, np.inf)
+    edges = np.linspace(0, len(mag), k + 1).astype(np.int64)
+    for lo, hi in pairwise(edges.tolist()):
+        chunk_max = np.full(n_groups, -np.inf)
+        np.maximum.at(chunk_max, group[lo:hi], mag[lo:hi])
+        np.minimum(bound, chunk_max, out=bound)
+    return np.flatnonzero(mag >= bound[group])
+
+
 def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int) -> np.ndarray:
     """The k largest magnitudes (>= 0) per group, largest first (0 when absent).
 
@@ -276,6 +294,9 @@ def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int
             out[0, :m] = np.sort(top)[::-1]
         out[~np.isfinite(out)] = 0.0
         return out
+    if len(mag) > PREFILTER_MIN:
+        keep = _candidates(group, mag, n_groups, k)
+        group, mag = group[keep], mag[keep]
     left = mag.astype(np.float64, copy=True)
     filled = np.zeros(n_groups, dtype=np.int64)
     slots = np.arange(k)
