@@ -52,12 +52,16 @@ def is_server_token(name: str, scopes: frozenset[str]) -> bool:
     its scopes (access to its own server, activity, this service) and nothing more. This is
     informational: access decisions use scopes and :meth:`Identity.server_project`.
     """
-    server_scopes = {
-        f"users:activity!user={name}",
-        f"access:servers!server={name}/",
-        ACCESS_SERVICE,
-    }
-    return f"access:servers!server={name}/" in scopes and scopes <= server_scopes
+    own_server = f"access:servers!server={name}/"
+
+    def from_server_token_scopes(scope: str) -> bool:
+        # users:activity!user expands to read:users:activity, read:users:name, ... !user=name
+        activity = scope.startswith(("users:activity!", "read:users")) and scope.endswith(
+            f"!user={name}"
+        )
+        return activity or scope in {own_server, ACCESS_SERVICE}
+
+    return own_server in scopes and all(from_server_token_scopes(s) for s in scopes)
 
 
 class Identity(Protocol):
