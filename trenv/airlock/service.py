@@ -27,15 +27,17 @@ from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.airlock import permissions as may
-from trenv.airlock.checks import DPLedgerEntry, check_file
+from trenv.airlock.checks import DPLedgerEntry, FileCheck, Finding, check_file, worst
 from trenv.airlock.decision import Vote, decide
 from trenv.airlock.intake import IntakeLimits, read_sidecar, read_workspace_file, sidecar_paths
 from trenv.airlock.permissions import Actor, RequestFacts
 from trenv.airlock.states import EDITABLE, Move, next_state
 from trenv.airlock.store import ContentStore
 from trenv.config import Settings
+from trenv.disclosure.differencing import Ledger
 from trenv.disclosure.policy import load_policy
-from trenv.errors import Forbidden, Invalid, NotFound
+from trenv.disclosure.record import OutputRecord
+from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
 from trenv.hub.launch import workspace_dir
 from trenv.registry.projects import get_project, has_been_member
 from trenv.registry.users import get_user
@@ -297,6 +299,8 @@ def add_file(
         dp_output=dp_output,
         dp_lookup=lambda spend_id: dp_ledger_entry(session, spend_id),
     )
+    if record is not None:
+        check = with_server_differencing(session, settings, request, frozen.path, record, check)
     store = content_store(settings)
     store.put(frozen.data)
     record_sha = store.put(record) if record is not None else None
@@ -366,6 +370,69 @@ def remove_file(
     )
     session.flush()
     session.refresh(request)
+
+
+def with_server_differencing(
+    session: Session,
+    settings: Settings,
+    request: ExportRequest,
+    path: str,
+    record_bytes: bytes,
+    check: FileCheck,
+) -> FileCheck:
+    """Add the server's own differencing verdict: does this table, combined with the
+    project's released tables and the other tables of this request, pin down a cell that
+    one of them suppressed? The notebook's verdict only covers what it saw in the
+    workspace; the server sees every release of the project."""
+    try:
+        new = OutputRecord.model_validate_json(record_bytes)
+    except ValueError:
+        return check  # the saved-output check already failed this record
+    ledger = Ledger()
+    for sha in _project_record_hashes(session, request, exclude_path=path):
+        try:
+            ledger.add(OutputRecord.model_validate_json(content_store(settings).get(sha)))
+        except (ValueError, TrenvError):
+            continue
+    hits = ledger.check(new)
+    if not hits:
+        extra = Finding(
+            rule_id="differencing-server",
+            status="pass",
+            message=f"no suppressed cell is pinned down with {len(ledger.records)} other tables",
+        )
+    else:
+        extra = Finding(
+            rule_id="differencing-server",
+            status="fail",
+            message="; ".join(
+                f"{'/'.join(h.row)} x {'/'.join(h.column)}: {h.reason()}" for h in hits[:20]
+            ),
+        )
+    findings = [*check.findings, extra]
+    return check.model_copy(
+        update={"findings": findings, "status": worst(f.status for f in findings)}
+    )
+
+
+def _project_record_hashes(
+    session: Session, request: ExportRequest, *, exclude_path: str
+) -> list[str]:
+    """Output records of the project's released files, then of this request's other files."""
+    hashes: list[str] = []
+    for released in released_for_project(session, request.project):
+        outcome = decision_of(released)
+        hashes += [
+            f.record_sha256
+            for f in round_files(released, released.round)
+            if f.record_sha256 and outcome.get(f.id) == Decision.approve
+        ]
+    hashes += [
+        f.record_sha256
+        for f in working_files(request)
+        if f.record_sha256 and f.path != exclude_path
+    ]
+    return hashes
 
 
 # --- moving the request -----------------------------------------------------------------
