@@ -56,6 +56,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     from trenv.web.api import airlock as airlock_api
     from trenv.web.api import dp as dp_api
     from trenv.web.api import me as me_api
+    from trenv.web.pages import airlock as airlock_pages
     from trenv.web.pages import apidocs, home
 
     api = prefix + "api"
@@ -64,6 +65,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     app.include_router(airlock_api.router, prefix=api)
     app.include_router(oauth.router, prefix=prefix.rstrip("/"))
     app.include_router(home.router, prefix=prefix.rstrip("/"))
+    app.include_router(airlock_pages.router, prefix=prefix.rstrip("/"))
     app.include_router(apidocs.router, prefix=api)
 
 

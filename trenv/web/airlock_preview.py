@@ -1,0 +1,95 @@
+"""Previews of a request's frozen files for the request page, built from the stored bytes.
+
+Tables come as data (header, rows, flagged cells with their reasons) so the template
+renders and escapes them itself; notebooks and text come as HTML that
+:mod:`trenv.airlock.preview` has already escaped (the one place it is marked safe); PNG
+figures are shown from the raw-file route, never inlined from the client's description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from trenv.airlock import preview
+from trenv.airlock.checks import FileCheck
+from trenv.airlock.intake import FrozenFile, file_type
+from trenv.airlock.service import frozen_bytes
+from trenv.config import Settings
+from trenv.errors import TrenvError
+from trenv.store.models import RequestFile
+
+MAX_ROWS = 300
+# Raw bytes are served only for these: PNG inline (it is shown as <img>), PDF to checkers.
+INLINE_TYPES = frozenset({"image/png"})
+CHECKER_DOWNLOAD_TYPES = frozenset({"application/pdf"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[list[str]]
+    rows: list[list[Cell]]
+    total_rows: int
+    truncated: bool
+    flagged: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    kind: str  # "table" | "image" | "pdf" | "html" | "none"
+    table: Table | None = None
+    html: Markup | None = None
+    note: str = ""
+    extra: list[str] = field(default_factory=list)
+
+
+def frozen_file(settings: Settings, row: RequestFile) -> FrozenFile:
+    data = frozen_bytes(settings, row.sha256)  # re-verifies the sha256
+    # The preview's kind comes from the path: a DP output's check kind is not a file kind.
+    kind = file_type(row.path).kind
+    return FrozenFile(row.path, data, row.sha256, row.size, row.media_type, kind)
+
+
+def _table(frozen: FrozenFile, check: FileCheck) -> Table:
+    shown = preview.table_preview(frozen, check, max_rows=MAX_ROWS)
+    rows = [
+        [Cell(value, tuple(shown.flags.get((i, j), ()))) for j, value in enumerate(row)]
+        for i, row in enumerate(shown.rows)
+    ]
+    return Table(
+        header=shown.header,
+        rows=rows,
+        total_rows=shown.total_rows,
+        truncated=shown.truncated,
+        flagged=len(shown.flags),
+    )
+
+
+def build_preview(settings: Settings, row: RequestFile, check: FileCheck) -> Preview:
+    """What the page shows of one frozen file (a note instead if it cannot be shown)."""
+    try:
+        frozen = frozen_file(settings, row)
+        if frozen.kind in ("table", "spreadsheet"):
+            return Preview("table", table=_table(frozen, check))
+        if frozen.media_type in INLINE_TYPES:
+            return Preview("image")
+        if frozen.media_type in CHECKER_DOWNLOAD_TYPES:
+            return Preview("pdf", note="PDF files are not rendered in the page.")
+        if frozen.kind == "notebook":
+            return Preview("html", html=Markup(preview.notebook_html(frozen.data)))
+        if frozen.kind in ("text", "document"):
+            rendered = preview.text_html(frozen.data, markdown=frozen.kind == "document")
+            return Preview("html", html=Markup(rendered))
+    except TrenvError as exc:
+        return Preview("none", note=exc.problem)
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+        # Untrusted bytes that passed intake but trip a renderer: say so, never crash the page.
+        return Preview("none", note=f"No preview: {type(exc).__name__}.")
+    return Preview("none", note="No preview for this kind of file.")

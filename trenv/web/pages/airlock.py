@@ -1,0 +1,494 @@
+"""The airlock's pages: my requests, a new request, the request page, the checkers' queue.
+
+Plain HTML forms, no script. Every form posts to a route here that calls the same service
+functions as the JSON API and redirects back (post/redirect/get); a refusal rolls the
+transaction back and comes back as a notice on the page it was made from. Cookie-authenticated
+posts pass the same-origin check in :mod:`trenv.web.deps`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from trenv.airlock import release as releasing
+from trenv.airlock import service
+from trenv.airlock.service import FileSpec
+from trenv.airlock.states import REVIEWABLE
+from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
+from trenv.hub.launch import workspace_dir
+from trenv.registry.projects import list_projects, projects_for_user
+from trenv.store.models import Decision, ExportRequest, RequestState
+from trenv.web import airlock_view as view
+from trenv.web.airlock_caller import AirlockCaller, Caller, load, outside_only
+from trenv.web.airlock_preview import (
+    CHECKER_DOWNLOAD_TYPES,
+    INLINE_TYPES,
+    build_preview,
+)
+from trenv.web.api.airlock import create_project, zip_response
+from trenv.web.auth import CookieJar
+from trenv.web.deps import AppSettings, DbSession, Reviewer
+from trenv.web.templating import render, templates
+from trenv.web.workspace_files import list_workspace_files
+
+router = APIRouter(include_in_schema=False)
+FLASH_COOKIE = "trenv-flash"
+FLASH_MAX_AGE = 120
+AGE_CHOICES = ((0, "any age"), (24, "over a day"), (72, "over 3 days"), (168, "over a week"))
+
+
+# --- small formatting helpers for the templates ----------------------------------------------
+
+
+def age_text(hours: float) -> str:
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"{round(hours)} h"
+    return f"{round(hours / 24)} days"
+
+
+def size_text(size: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size = size / 1024  # type: ignore[assignment]
+    return f"{size} B"
+
+
+def state_text(state: object) -> str:
+    return str(getattr(state, "value", state)).replace("_", " ")
+
+
+templates.env.filters.setdefault("age", age_text)
+templates.env.filters.setdefault("filesize", size_text)
+templates.env.filters.setdefault("state", state_text)
+
+
+# --- flash notices (post/redirect/get) -------------------------------------------------------
+
+
+def _jar(request: Request) -> CookieJar:
+    jar: CookieJar = request.app.state.cookies
+    return jar
+
+
+def _redirect(request: Request, to: str, kind: str, text: str, fix: str | None = None) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    sealed = _jar(request).seal({"kind": kind, "text": text, "fix": fix})
+    response.set_cookie(
+        FLASH_COOKIE,
+        sealed,
+        max_age=FLASH_MAX_AGE,
+        path=request.app.state.prefix,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _take_flash(request: Request) -> dict[str, Any] | None:
+    return _jar(request).open(request.cookies.get(FLASH_COOKIE), FLASH_MAX_AGE)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    flash = _take_flash(request)
+    response = render(request, name, {**context, "flash": flash}, status_code=status_code)
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path=request.app.state.prefix)
+    return response
+
+
+def _act(
+    request: Request, session: Session, action: Callable[[], str], back: str, failed: str
+) -> Response:
+    """Run ``action`` (which returns a confirmation); on a refusal undo everything it did
+    and go back to ``failed`` with the reason."""
+    try:
+        done = action()
+    except TrenvError as exc:
+        session.rollback()
+        return _redirect(request, failed, "fail", exc.problem, exc.fix)
+    return _redirect(request, back, "pass", done)
+
+
+def _url(request: Request, path: str) -> str:
+    prefix: str = request.app.state.prefix
+    return prefix + path
+
+
+# --- researcher: my requests, new request ----------------------------------------------------
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def my_requests(request: Request, caller: AirlockCaller, session: DbSession) -> Response:
+    rows = [view.summary(r) for r in service.requests_of(session, caller.name)]
+    rows = [r for r in rows if caller.may_touch(r.project)]
+    return _page(request, "airlock/requests.html", {"title": "Export requests", "rows": rows})
+
+
+@router.get("/requests/new", response_class=HTMLResponse)
+def new_request(
+    request: Request,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+    project: str | None = None,
+) -> Response:
+    choices = [p.slug for p in projects_for_user(session, caller.name)]
+    if caller.in_container:
+        choices = [p for p in choices if p == caller.server_project]
+    chosen = project if project in choices else (choices[0] if len(choices) == 1 else None)
+    files = list_workspace_files(workspace_dir(settings, chosen, caller.name)) if chosen else []
+    return _page(
+        request,
+        "airlock/new.html",
+        {"title": "New export request", "projects": choices, "chosen": chosen, "files": files},
+    )
+
+
+@router.post("/requests/new")
+async def create_request(
+    request: Request, caller: AirlockCaller, session: DbSession, settings: AppSettings
+) -> Response:
+    form = await request.form()
+    project = str(form.get("project") or "") or None
+    title = str(form.get("title") or "")
+    picked = [str(v) for v in form.getlist("pick")]
+    specs = [
+        FileSpec(str(form.get(f"path-{i}") or ""), str(form.get(f"why-{i}") or "")) for i in picked
+    ]
+    back = _url(request, "requests/new" + (f"?project={quote(project)}" if project else ""))
+    created: list[ExportRequest] = []
+
+    def action() -> str:
+        if not specs:
+            raise Invalid("no files were chosen.", "Tick the files to export.")
+        created.append(
+            service.create_request(
+                session,
+                settings,
+                actor=caller.name,
+                project=create_project(caller, project),
+                title=title,
+                files=specs,
+                submit_now=form.get("submit") == "yes",
+                in_container=caller.in_container,
+            )
+        )
+        return (
+            "Request created." if created[0].state == RequestState.draft else "Request submitted."
+        )
+
+    response = _act(request, session, action, back, back)
+    if created:
+        response.headers["location"] = _url(request, f"requests/{created[0].id}")
+    return response
+
+
+# --- the request page ------------------------------------------------------------------------
+
+
+def _earlier_releases(session: Session, req: ExportRequest) -> list[dict[str, Any]]:
+    out = []
+    for other in service.released_for_project(session, req.project):
+        if other.id == req.id:
+            continue
+        outcomes = service.decision_of(other)
+        out.append(
+            {
+                "id": other.id,
+                "title": other.title,
+                "released_at": other.released_at,
+                "requester": other.requester,
+                "files": [
+                    f.path
+                    for f in service.round_files(other, other.round)
+                    if outcomes.get(f.id) == Decision.approve
+                ],
+            }
+        )
+    return out
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(
+    request: Request,
+    request_id: int,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> Response:
+    req, actor = load(session, caller, request_id)
+    detail = view.detail(req, actor)
+    rows = {f.id: f for f in service.working_files(req)}
+    previews = {
+        f.id: build_preview(settings, rows[f.id], view.check_of(rows[f.id]))
+        for f in detail.file_list
+    }
+    own_votes = {
+        v.file_id: v for v in req.votes if v.checker == caller.name and v.round == req.round
+    }
+    is_requester = caller.name == req.requester
+    workspace = (
+        list_workspace_files(workspace_dir(settings, req.project.slug, req.requester))
+        if "edit" in detail.allowed
+        else []
+    )
+    context = {
+        "title": detail.title,
+        "r": detail,
+        "previews": previews,
+        "own_votes": own_votes,
+        "is_requester": is_requester,
+        "reviewing": "review" in detail.allowed,
+        "checker_view": actor.is_checker and not actor.project_member,
+        "earlier_releases": _earlier_releases(session, req),
+        "workspace": workspace,
+        "decisions": list(Decision),
+        "in_container": caller.in_container,
+    }
+    return _page(request, "airlock/request.html", context)
+
+
+def _request_action(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    request_id: int,
+    action: Callable[[], str],
+    anchor: str = "",
+) -> Response:
+    back = _url(request, f"requests/{request_id}") + anchor
+
+    def checked() -> str:
+        load(session, caller, request_id)  # the container's project rule, before anything
+        return action()
+
+    return _act(request, session, checked, back, back)
+
+
+@router.post("/requests/{request_id}/files")
+def add_file(
+    request: Request,
+    request_id: int,
+    path: Annotated[str, Form()],
+    justification: Annotated[str, Form()],
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> Response:
+    def action() -> str:
+        service.add_file(
+            session,
+            settings,
+            request_id,
+            actor=caller.name,
+            path=path,
+            justification=justification,
+            in_container=caller.in_container,
+        )
+        return f"{path} added."
+
+    return _request_action(request, session, caller, request_id, action)
+
+
+@router.post("/requests/{request_id}/files/remove")
+def remove_file(
+    request: Request,
+    request_id: int,
+    path: Annotated[str, Form()],
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> Response:
+    def action() -> str:
+        service.remove_file(session, settings, request_id, actor=caller.name, path=path)
+        return f"{path} removed."
+
+    return _request_action(request, session, caller, request_id, action)
+
+
+@router.post("/requests/{request_id}/submit")
+def submit(
+    request: Request,
+    request_id: int,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    def action() -> str:
+        req = service.submit(
+            session,
+            settings,
+            request_id,
+            actor=caller.name,
+            in_container=caller.in_container,
+            comment=comment.strip(),
+        )
+        return f"Request {state_text(req.state)} for review."
+
+    return _request_action(request, session, caller, request_id, action)
+
+
+@router.post("/requests/{request_id}/withdraw")
+def withdraw(
+    request: Request,
+    request_id: int,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    def action() -> str:
+        service.withdraw(session, settings, request_id, actor=caller.name, comment=comment.strip())
+        return "Request withdrawn."
+
+    return _request_action(request, session, caller, request_id, action)
+
+
+@router.post("/requests/{request_id}/release")
+def release(
+    request: Request,
+    request_id: int,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> Response:
+    def action() -> str:
+        releasing.release(
+            session, settings, request_id, actor=caller.name, in_container=caller.in_container
+        )
+        return "Released: the bundle is ready to download."
+
+    return _request_action(request, session, caller, request_id, action)
+
+
+@router.get("/requests/{request_id}/download")
+def download(
+    request_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
+) -> Response:
+    load(session, caller, request_id)
+    name, data = releasing.bundle_for_download(
+        session, settings, request_id, actor=caller.name, in_container=caller.in_container
+    )
+    session.commit()  # the download's audit event is stored before any byte leaves
+    return zip_response(name, data)
+
+
+@router.post("/requests/{request_id}/votes")
+def vote(
+    request: Request,
+    request_id: int,
+    file_id: Annotated[int, Form()],
+    decision: Annotated[Decision, Form()],
+    reviewer: Reviewer,
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    def action() -> str:
+        outside_only(caller, "reviewing")
+        req = service.vote(
+            session,
+            settings,
+            request_id,
+            actor=caller.name,
+            file_id=file_id,
+            decision=decision,
+            comment=comment,
+            in_container=caller.in_container,
+        )
+        if req.state not in REVIEWABLE:
+            return f"Vote recorded; the request is now {state_text(req.state)}."
+        return "Vote recorded."
+
+    return _request_action(request, session, caller, request_id, action, f"#file-{file_id}")
+
+
+@router.get("/requests/{request_id}/files/{file_id}/raw")
+def raw_file(
+    request_id: int, file_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
+) -> Response:
+    """A frozen figure for the page's ``<img>`` (PNG, inline), or a PDF for a checker.
+
+    Nothing else is served raw: tables, text and notebooks are previewed in the page, and
+    a researcher never gets unreleased files as downloads (that is what the airlock is for).
+    """
+    req, actor = load(session, caller, request_id)
+    row = next((f for f in req.files if f.id == file_id), None)
+    if row is None:
+        raise NotFound(f"file {file_id} is not part of request {request_id}.")
+    member = actor.project_member or actor.username == req.requester
+    if not (actor.is_checker or member):
+        raise Forbidden("only checkers and the project's members see the files.")
+    if row.media_type in INLINE_TYPES:
+        disposition = "inline"
+    elif row.media_type in CHECKER_DOWNLOAD_TYPES and actor.is_checker and not member:
+        disposition = "attachment"
+    else:
+        raise NotFound(
+            f"{row.path} is not served as a file.",
+            "Its preview is on the request page; files leave the TRE only by a release.",
+        )
+    name = posixpath.basename(row.path)
+    ascii_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return Response(
+        content=service.frozen_bytes(settings, row.sha256),
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": (
+                f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- checkers: the queue ---------------------------------------------------------------------
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    reviewer: Reviewer,
+    caller: AirlockCaller,
+    session: DbSession,
+    project: str = "",
+    state: str = "",
+    min_age: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    outside_only(caller, "reviewing")
+    states = [RequestState(state)] if state in {s.value for s in REVIEWABLE} else list(REVIEWABLE)
+    rows = [
+        view.summary(r)
+        for r in service.queue(
+            session,
+            checker=caller.name,
+            project=project or None,
+            states=states,
+            older_than=dt.timedelta(hours=min_age) if min_age else None,
+        )
+    ]
+    return _page(
+        request,
+        "airlock/queue.html",
+        {
+            "title": "Review queue",
+            "rows": rows,
+            "projects": [p.slug for p in list_projects(session)],
+            "states": sorted(s.value for s in REVIEWABLE),
+            "ages": AGE_CHOICES,
+            "filters": {"project": project, "state": state, "min_age": min_age},
+        },
+    )
