@@ -120,7 +120,9 @@ def db_session(settings: Annotated[Settings, Depends(get_settings)]) -> Iterator
 
 CurrentUser = Annotated[WebUser, Depends(current_user)]
 OptionalUser = Annotated[WebUser | None, Depends(optional_user)]
-DbSession = Annotated[Session, Depends(db_session)]
+# scope="function": commit before the response is sent, so a reply never claims a change
+# that failed to commit.
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 AppIdentity = Annotated[Identity, Depends(get_identity)]
 Reviewer = Annotated[WebUser, Depends(require_scope(REVIEW))]
