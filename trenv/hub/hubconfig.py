@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from trenv.config import Settings
@@ -16,6 +17,7 @@ from trenv.hub.network import NetworkSpec, ensure_network, gateway_of
 
 OPERATOR_SERVICE = "trenv-operator"
 OPERATOR_TOKEN_ENV = "TRENV_HUB_OPERATOR_TOKEN"
+CONTAINER_SUBNETS_ENV = "TRENV_CONTAINER_SUBNETS"
 
 
 def network_spec(settings: Settings) -> NetworkSpec:
@@ -33,16 +35,25 @@ def hub_state_dir(settings: Settings) -> Any:
     return path
 
 
-def configure(c: Any, settings: Settings, *, gateway: str | None = None) -> None:
+def configure(
+    c: Any,
+    settings: Settings,
+    *,
+    gateway: str | None = None,
+    container_subnets: Sequence[str] = (),
+) -> None:
     """Fill a JupyterHub traitlets config ``c`` for this installation.
 
-    ``gateway`` (the bridge's gateway address, where containers reach the hub) is looked up by
-    creating or checking the locked-down network unless given (tests of the config alone).
+    ``gateway`` (the bridge's gateway address, where containers reach the hub) and the
+    network's ``container_subnets`` are looked up by creating or checking the locked-down
+    network unless a gateway is given (tests of the config alone).
     """
     if gateway is None:
         import docker
 
-        gateway = gateway_of(ensure_network(docker.from_env(), network_spec(settings)))
+        network = ensure_network(docker.from_env(), network_spec(settings))
+        gateway = gateway_of(network)
+        container_subnets = subnets_of(network)
     state = hub_state_dir(settings)
     hub_api = f"http://{gateway}:{settings.hub_api_port}"
 
@@ -63,7 +74,7 @@ def configure(c: Any, settings: Settings, *, gateway: str | None = None) -> None
 
     _configure_auth(c, settings)
     _configure_spawner(c, settings, hub_api)
-    _configure_roles_and_services(c, settings, gateway)
+    _configure_roles_and_services(c, settings, gateway, container_subnets)
 
 
 def _configure_auth(c: Any, settings: Settings) -> None:
@@ -104,10 +115,21 @@ def web_service_url(settings: Settings, gateway: str) -> str:
     return f"http://{gateway}:{settings.web_api_port}"
 
 
-def web_service(settings: Settings, gateway: str) -> dict[str, Any]:
+def subnets_of(network: Any) -> list[str]:
+    """The CIDRs Docker gave the containers' network (IPAM config)."""
+    configs = network.attrs.get("IPAM", {}).get("Config") or []
+    return [str(cfg["Subnet"]) for cfg in configs if cfg.get("Subnet")]
+
+
+def web_service(
+    settings: Settings, gateway: str, container_subnets: Sequence[str] = ()
+) -> dict[str, Any]:
     """The hub-managed trenv web service (trenv/web): started and stopped with the hub."""
     environment = settings.as_environment()
     environment.pop("TRENV_OIDC_CLIENT_SECRET", None)  # the hub's secret, not the service's
+    # Calls from these addresses are from containers: no release or download into them
+    # (read by trenv/web/network_origin.py).
+    environment[CONTAINER_SUBNETS_ENV] = ",".join(container_subnets)
     return {
         "name": roles.SERVICE_NAME,
         "command": [sys.executable, "-m", "trenv.web"],
@@ -127,10 +149,12 @@ def web_service(settings: Settings, gateway: str) -> dict[str, Any]:
     }
 
 
-def _configure_roles_and_services(c: Any, settings: Settings, gateway: str) -> None:
+def _configure_roles_and_services(
+    c: Any, settings: Settings, gateway: str, container_subnets: Sequence[str] = ()
+) -> None:
     c.JupyterHub.custom_scopes = roles.CUSTOM_SCOPES
     c.JupyterHub.extra_user_scopes = [roles.ACCESS_SERVICE]
-    services: list[dict[str, Any]] = [web_service(settings, gateway)]
+    services: list[dict[str, Any]] = [web_service(settings, gateway, container_subnets)]
     load_roles: list[dict[str, Any]] = []
     operator_token = os.environ.get(OPERATOR_TOKEN_ENV)
     if operator_token:
