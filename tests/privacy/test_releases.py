@@ -276,6 +276,26 @@ def test_noise_is_fresh_each_call(justice: Path) -> None:
     assert len(values) > 1  # cached measurement, fresh noise
 
 
+def test_a_repeated_shape_reuses_the_exact_aggregate_but_not_a_stale_file(
+    tmp_path: Path,
+) -> None:
+    from trenv.privacy import releases
+
+    path = tmp_path / "small.parquet"
+    pl.DataFrame({"pid": [f"p{i}" for i in range(50)], "year": [1] * 50}).write_parquet(path)
+    s = spec(path, statistic="count", rho=50.0)  # huge rho: noise of a few units at most
+    releases._EXACT_CACHE.clear()
+    first = release(s).value
+    assert len(releases._EXACT_CACHE) == 1
+    release(spec(path, statistic="count", rho=10.0))  # other rho, same shape: reused
+    assert len(releases._EXACT_CACHE) == 1
+    assert abs(first - 50) < 10
+    # The vault republishes: a new file at the same path must be read again.
+    pl.DataFrame({"pid": [f"p{i}" for i in range(500)], "year": [1] * 500}).write_parquet(path)
+    assert abs(release(s).value - 500) < 10
+    assert len(releases._EXACT_CACHE) == 2
+
+
 # --- validation -----------------------------------------------------------------------------
 
 
