@@ -31,6 +31,7 @@ def test_member_gets_the_pinned_image_and_mounts(world: Session, settings: Setti
     assert plan.image_digest == DIGEST
     assert plan.workspace_dir.parts[-2:] == ("reoffending", "rita")
     assert plan.data_dir.name == "unpublished"  # nothing published yet
+    assert plan.policy == "trenv-default"  # the lab checks under the project's profile
 
 
 def test_non_member_is_refused(world: Session, settings: Settings) -> None:

@@ -35,6 +35,7 @@ class LaunchPlan:
     data_dir: Path
     workspace_dir: Path
     datasets: list[str] = field(default_factory=list)  # name@version mounted, from the manifest
+    policy: str = "trenv-default"  # the project's disclosure profile, for trenv.lab's checks
 
 
 def project_data_dir(settings: Settings, slug: str) -> Path:
@@ -95,6 +96,7 @@ def plan_launch(
         data_dir=data,
         workspace_dir=workspace_dir(settings, project, username),
         datasets=_published_datasets(data),
+        policy=proj.policy_profile,
     )
 
 

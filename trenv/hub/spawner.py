@@ -146,6 +146,8 @@ class TrenvSpawner(DockerSpawner):
         self.environment.update(
             {
                 "TRENV_PROJECT": project,
+                # The lab checks under the project's profile, as the airlock will re-check.
+                "TRENV_POLICY": plan.policy,
                 "TRENV_WORKSPACE": WORKSPACE_MOUNT,
                 "TRENV_DATA": DATA_MOUNT,
                 "TRENV_API_URL": f"http://{gateway}:{self.trenv_settings.web_api_port}"
