@@ -318,9 +318,15 @@ def _top_contributions(group: np.ndarray, mag: np.ndarray, n_groups: int, k: int
     return out
 
 
-def group_stats(items: Items, n_groups: int, top_k: int, rowwise: Stats) -> Stats:
+def group_stats(
+    items: Items, n_groups: int, top_k: int, rowwise: Stats, consume: bool = False
+) -> Stats:
     """Statistics per group id in ``range(n_groups)``: the row-level ones as given, the
-    contributor-level ones from the group's items."""
+    contributor-level ones from the group's items.
+
+    ``consume=True`` lets the magnitudes overwrite ``items.total`` (one large allocation
+    less) when the caller no longer needs the items.
+    """
     g = items.group
     stats = dict(rowwise)
     has = items.has
@@ -331,7 +337,7 @@ def group_stats(items: Items, n_groups: int, top_k: int, rowwise: Stats) -> Stat
     stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
-    mag = np.abs(items.total)
+    mag = np.abs(items.total, out=items.total if consume else None)
     if has is None:
         top = _top_contributions(g, mag, n_groups, top_k)
     else:

@@ -170,11 +170,13 @@ def check_table(
         by_row = items.with_group(items.group // c)
         by_col = items.with_group(items.group % c)
         everyone = items.with_group(np.zeros_like(items.group))
+    # With margins every grouping has arrays of its own, which the statistics may reuse;
+    # without, the groupings share the items' totals.
     parts = [
-        cellstats.group_stats(items, r * c, top_k, inner),
-        cellstats.group_stats(by_row, r, top_k, row_m),
-        cellstats.group_stats(by_col, c, top_k, col_m),
-        cellstats.group_stats(everyone, 1, top_k, grand_m),
+        cellstats.group_stats(items, r * c, top_k, inner, consume=margins),
+        cellstats.group_stats(by_row, r, top_k, row_m, consume=margins),
+        cellstats.group_stats(by_col, c, top_k, col_m, consume=margins),
+        cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
     ]
     stats = _assemble(parts, r, c)
     groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]
