@@ -161,3 +161,32 @@ def test_one_way_table_total_does_not_leak() -> None:
     assert with_total.record.audit_passed is True
     without = check_table(df, index=["a"], contributor="pid")
     assert without.safe.iloc[:, 0].isna().tolist() == [True, False, False]
+
+
+def test_audit_tolerates_rounding_noise_in_float_margins() -> None:
+    # Margins of sums are added per person, the cells per cell: in floating point they
+    # miss each other by a few ulps (1e-6 on a 2e7 total at 3M rows). The LP must not
+    # read that as contradictory facts ("infeasible") and crash the check.
+    from trenv.disclosure.suppression import audit, table_relations
+
+    inner = np.array([[1e7 + 0.1, 2e7 + 0.2, 5.0], [3e7 + 0.3, 4e7 + 0.4, 7.0]])
+    grid = np.zeros((3, 4))
+    grid[:2, :3] = inner
+    grid[:2, 3] = inner.sum(axis=1)
+    grid[2, :3] = inner.sum(axis=0)
+    grid[2, 3] = inner.sum()
+    grid[0, 3] += 2e-6
+    grid[2, 0] -= 2e-6
+    hidden = np.zeros((3, 4), dtype=bool)
+    hidden[:2, :2] = True
+    result = audit(
+        grid.ravel(),
+        hidden.ravel(),
+        table_relations(2, 3),
+        np.zeros(12),
+        np.full(12, np.inf),
+        np.full(12, 1e9),  # more than any cycle gives: every cell goes to the LP
+        shape=(3, 4),
+    )
+    assert result.method.tolist() == ["lp"] * 4
+    np.testing.assert_allclose(result.upper, [3e7 + 0.3, 3e7 + 0.3, 4e7 + 0.4, 6e7 + 0.6])

@@ -20,6 +20,7 @@ demonstrated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +132,25 @@ def cycle_certificates(
     return down, up
 
 
+def additive(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The flat table with its margins replaced by correctly rounded sums of its cells.
+
+    Margins of sums come from per-person totals added in another order than the cells,
+    so in floating point they miss the sum of their cells by a few ulps (1e-6 on a total
+    of 2e7). Those are contradictory facts for the LP, which then reports "infeasible";
+    the intruder's question does not change when the margins move by rounding noise.
+    Integer tables (counts) are returned unchanged: their sums are exact.
+    """
+    if np.array_equal(values, np.round(values)):
+        return values
+    grid = values.reshape(shape).copy()
+    inner = grid[:-1, :-1]
+    grid[:-1, -1] = [math.fsum(row) for row in inner]
+    grid[-1, :-1] = [math.fsum(col) for col in inner.T]
+    grid[-1, -1] = math.fsum(inner.ravel())
+    return grid.ravel()
+
+
 def audit(
     values: np.ndarray,
     suppressed: np.ndarray,
@@ -146,6 +166,8 @@ def audit(
     ``shape`` (a table with margins, the relations of ``table_relations``) enables the
     cycle certificates, otherwise every interval is computed by LP.
     """
+    if shape is not None:
+        values = additive(values, shape)
     hidden = np.flatnonzero(suppressed)
     lo_all = np.full(len(hidden), np.nan)
     hi_all = np.full(len(hidden), np.nan)
