@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.world import OPERATOR
@@ -34,9 +35,9 @@ def w(settings: Settings, tx: Tx, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
     yield from build_world(settings, tx, monkeypatch)
 
 
-def problem(reply: object, status: int, *needles: str) -> str:
-    assert reply.status_code == status, reply.text  # type: ignore[attr-defined]
-    text: str = reply.json()["problem"]  # type: ignore[attr-defined]
+def problem(reply: httpx.Response, status: int, *needles: str) -> str:
+    assert reply.status_code == status, reply.text
+    text: str = reply.json()["problem"]
     for needle in needles:
         assert needle in text, text
     return text
@@ -93,7 +94,7 @@ def draft(w: World) -> int:
     return request_id
 
 
-def add(w: World, request_id: int, path: str, token: str = "srv-rita") -> object:
+def add(w: World, request_id: int, path: str, token: str = "srv-rita") -> httpx.Response:
     body = {"path": path, "justification": "needed"}
     return w.call("POST", f"/requests/{request_id}/files", token, json=body)
 
@@ -119,8 +120,8 @@ def test_a_symlink_to_a_data_file_outside_the_workspace_is_refused(
 def test_paths_leaving_the_workspace_are_refused(w: World, draft: int, path: str) -> None:
     w.write("outputs/table.csv", SAFE_CSV)
     reply = add(w, draft, path)
-    assert reply.status_code == 400  # type: ignore[attr-defined]
-    assert reply.json()["fix"]  # type: ignore[attr-defined]
+    assert reply.status_code == 400
+    assert reply.json()["fix"]
 
 
 def test_an_oversized_file_is_refused(w: World, draft: int, settings: Settings) -> None:
@@ -144,12 +145,12 @@ def test_only_the_requester_edits_and_only_a_draft(w: World, draft: int) -> None
     w.write("outputs/table.csv", SAFE_CSV)
     problem(add(w, draft, "outputs/table.csv", "t-nora"), 403)  # a colleague sees, not edits
     problem(add(w, draft, "outputs/table.csv", "t-olga"), 404)  # another project: not even seen
-    assert add(w, draft, "outputs/table.csv").status_code == 200  # type: ignore[attr-defined]
+    assert add(w, draft, "outputs/table.csv").status_code == 200
     removed = w.call("DELETE", f"/requests/{draft}/files", "srv-rita",
                      params={"path": "outputs/table.csv"})  # fmt: skip
     assert removed.status_code == 200 and removed.json()["files"] == 0
     problem(w.call("POST", f"/requests/{draft}/submit", "srv-rita"), 400, "no files")
-    assert add(w, draft, "outputs/table.csv").status_code == 200  # type: ignore[attr-defined]
+    assert add(w, draft, "outputs/table.csv").status_code == 200
     submitted = w.call("POST", f"/requests/{draft}/submit", "srv-rita")
     assert submitted.json()["state"] == "submitted"
     problem(add(w, draft, "outputs/table.csv"), 403, "cannot be changed now")
