@@ -36,6 +36,7 @@ from trenv.web.airlock_preview import (
 from trenv.web.api.airlock import create_project, zip_response
 from trenv.web.auth import CookieJar
 from trenv.web.deps import AppSettings, DbSession, Reviewer
+from trenv.web.oauth import _secure as secure_cookies
 from trenv.web.templating import render, templates
 from trenv.web.workspace_files import list_workspace_files
 
@@ -90,6 +91,7 @@ def _redirect(request: Request, to: str, kind: str, text: str, fix: str | None =
         max_age=FLASH_MAX_AGE,
         path=request.app.state.prefix,
         httponly=True,
+        secure=secure_cookies(request),  # as the session cookie: https behind the proxy
         samesite="lax",
     )
     return response
