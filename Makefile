@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format demo demo-stop clean
+.PHONY: install test lint format demo demo-stop clean screenshots
 
 $(STAMP): pyproject.toml
 	scripts/install-system.sh venv
@@ -23,6 +23,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the guides' screenshots (docs/screenshots) by running the browser tests.
+screenshots: $(STAMP)
+	TRENV_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -k browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
