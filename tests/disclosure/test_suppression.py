@@ -167,8 +167,6 @@ def test_audit_tolerates_rounding_noise_in_float_margins() -> None:
     # Margins of sums are added per person, the cells per cell: in floating point they
     # miss each other by a few ulps (1e-6 on a 2e7 total at 3M rows). The LP must not
     # read that as contradictory facts ("infeasible") and crash the check.
-    from trenv.disclosure.suppression import audit, table_relations
-
     inner = np.array([[1e7 + 0.1, 2e7 + 0.2, 5.0], [3e7 + 0.3, 4e7 + 0.4, 7.0]])
     grid = np.zeros((3, 4))
     grid[:2, :3] = inner

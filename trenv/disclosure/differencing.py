@@ -9,11 +9,22 @@ is the LP of ``lp.feasible_intervals`` over the atoms, for every suppressed cell
 comparable release. (E.g. a one-way table of regions published after a two-way table whose
 row total for a region was suppressed pins that total down.)
 
-Rounded tables are left out: their cells are not exact linear facts.
+Not every published number is an exact fact (``release_facts``):
+
+- a *rounded* count constrains its cell to an interval, not a value. Each inner cell of a
+  rounded table gets a rounding-error variable ``e = rounded - true`` bounded by the
+  rounding rule (base 5: ``-2 <= e <= 2``), shared by the cell's own fact
+  (``cell + e = published``) and by the facts of its margins, which are sums of the
+  rounded cells (``margin + sum(e) = published``): treating rounded numbers as exact would
+  flag safe tables and miss nothing, while leaving them out would miss real leaks;
+- a *sum* is a float whose last bits depend on the order of addition, so each published
+  sum may be off by a relative ``FLOAT_SLACK`` (otherwise two tables' totals that differ
+  by rounding noise would be contradictory facts).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +34,8 @@ from trenv.disclosure.lp import feasible_intervals
 from trenv.disclosure.record import OutputRecord
 
 MAX_ATOMS = 500_000
+FLOAT_SLACK = 1e-9  # relative to the largest published value of the release
+ROUNDINGS = ("none", "base", "midpoint6")
 
 
 @dataclass(frozen=True)
@@ -41,17 +54,103 @@ class Finding:
         )
 
 
+def rounding_error_bounds(method: str, base: int, published: float | None) -> tuple[float, float]:
+    """Bounds on ``rounded - true`` for an integer count under a rounding rule.
+
+    Base ``b`` rounds halves upwards, so ``rounded - true`` lies in ``(-b/2, b/2]``: for
+    integers ``[-(ceil(b/2) - 1), floor(b/2)]`` (base 5: -2..2, base 10: -4..5).
+    Midpoint-6 publishes 3 for 1-6, 9 for 7-12, ...: ``-3..2``, and 0 only for 0.
+    """
+    if method == "base":
+        return -(math.ceil(base / 2) - 1.0), float(base // 2)
+    if method == "midpoint6":
+        return (0.0, 0.0) if published == 0 else (-3.0, 2.0)
+    return 0.0, 0.0
+
+
 def _comparable(a: OutputRecord, b: OutputRecord) -> bool:
     return (
         a.kind == b.kind == "table"
         and a.statistic == b.statistic
         and a.statistic in ("count", "sum")
         and a.values == b.values
-        and a.rounding == "none"
-        and b.rounding == "none"
+        and a.rounding in ROUNDINGS
+        and b.rounding in ROUNDINGS
         and a.normalize is None
         and b.normalize is None
     )
+
+
+@dataclass
+class Facts:
+    """Linear facts ``atoms(row) + sum(errors(row)) = rhs`` with bounded error variables."""
+
+    atoms: list[np.ndarray] = field(default_factory=list)
+    errors: list[list[int]] = field(default_factory=list)
+    rhs: list[float] = field(default_factory=list)
+    error_lower: list[float] = field(default_factory=list)
+    error_upper: list[float] = field(default_factory=list)
+
+    def error(self, lower: float, upper: float) -> int:
+        self.error_lower.append(lower)
+        self.error_upper.append(upper)
+        return len(self.error_lower) - 1
+
+    def add(self, atoms: np.ndarray, errors: list[int], rhs: float) -> None:
+        self.atoms.append(atoms)
+        self.errors.append(errors)
+        self.rhs.append(rhs)
+
+    def matrix(self, n_atoms: int) -> sparse.csr_matrix:
+        n_vars = n_atoms + len(self.error_lower)
+        if not self.atoms:
+            return sparse.csr_matrix((0, n_vars))
+        cols = [
+            np.concatenate((a, np.asarray(e, dtype=np.int64) + n_atoms))
+            for a, e in zip(self.atoms, self.errors, strict=True)
+        ]
+        r_idx = np.concatenate([np.full(len(c), k) for k, c in enumerate(cols)])
+        c_idx = np.concatenate(cols)
+        return sparse.csr_matrix((np.ones(len(c_idx)), (r_idx, c_idx)), shape=(len(cols), n_vars))
+
+
+def release_facts(rec: OutputRecord, atoms_of: list[np.ndarray], facts: Facts) -> None:
+    """Add what one release publishes to ``facts`` (``atoms_of[i]``: the atoms of cell i)."""
+    cells = rec.cells
+    inner = [i for i in range(len(cells)) if not (cells.row_margin[i] or cells.column_margin[i])]
+    if rec.rounding in ("base", "midpoint6"):
+        base = int(rec.policy_parameters.get("rounding", {}).get("base", 5))
+        err = {
+            i: facts.error(*rounding_error_bounds(rec.rounding, base, cells.published[i]))
+            for i in inner
+        }
+        by_row: dict[tuple[str, ...], list[int]] = {}
+        by_col: dict[tuple[str, ...], list[int]] = {}
+        for i in inner:
+            by_row.setdefault(tuple(cells.row[i]), []).append(err[i])
+            by_col.setdefault(tuple(cells.column[i]), []).append(err[i])
+        for i in range(len(cells)):
+            published = cells.published[i]
+            if published is None:
+                continue
+            if i in err:
+                errors = [err[i]]
+            elif cells.row_margin[i] and cells.column_margin[i]:
+                errors = list(err.values())
+            elif cells.column_margin[i]:  # the total of a row: its rounded cells
+                errors = by_row.get(tuple(cells.row[i]), [])
+            else:
+                errors = by_col.get(tuple(cells.column[i]), [])
+            facts.add(atoms_of[i], errors, float(published))
+        return
+    shown = [abs(p) for p in cells.published if p is not None]
+    slack = FLOAT_SLACK * max(shown, default=0.0) if rec.statistic != "count" else 0.0
+    for i in range(len(cells)):
+        published = cells.published[i]
+        if published is None:
+            continue
+        errors = [facts.error(-slack, slack)] if slack > 0 else []
+        facts.add(atoms_of[i], errors, float(published))
 
 
 @dataclass
@@ -88,14 +187,14 @@ class Ledger:
         code = {d: {lab: k for k, lab in enumerate(levels[d])} for d in dims}
         grid = np.arange(n_atoms).reshape(sizes)
 
-        rows_eq: list[np.ndarray] = []
-        rhs: list[float] = []
+        facts = Facts()
         targets: list[np.ndarray] = []
         meta: list[tuple[int, int, float]] = []
         nonneg = True
         for pos, rec in enumerate(group):
             params = rec.policy_parameters.get("secondary", {})
             names = rec.index + rec.columns
+            atoms_of = []
             for i in range(len(rec.cells)):
                 sel: list[slice | int] = [slice(None)] * len(dims)
                 labels = rec.cells.row[i] + rec.cells.column[i]
@@ -106,32 +205,27 @@ class Ledger:
                     if not m:
                         sel[dims.index(d)] = code[d][lab]
                 atoms = np.asarray(grid[tuple(sel)]).ravel()
+                atoms_of.append(atoms)
                 nonneg &= rec.cells.negatives[i] == 0
-                published = rec.cells.published[i]
-                if published is not None:
-                    rows_eq.append(atoms)
-                    rhs.append(published)
-                elif rec.cells.value[i] is not None:
+                if rec.cells.published[i] is None and rec.cells.value[i] is not None:
                     value = float(rec.cells.value[i] or 0.0)
                     need = float(params.get("relative_width", 0.0)) * abs(value)
                     if rec.statistic == "count":
                         need = max(need, float(params.get("count_width", 0.0)))
                     targets.append(atoms)
                     meta.append((pos, i, need))
+            release_facts(rec, atoms_of, facts)
         if not targets:
             return []
 
-        def as_matrix(sets: list[np.ndarray]) -> sparse.csr_matrix:
-            r_idx = np.concatenate([np.full(len(s), k) for k, s in enumerate(sets)])
-            c_idx = np.concatenate(sets)
-            return sparse.csr_matrix(
-                (np.ones(len(c_idx)), (r_idx, c_idx)), shape=(len(sets), n_atoms)
-            )
-
-        a_eq = as_matrix(rows_eq) if rows_eq else sparse.csr_matrix((0, n_atoms))
-        lower = np.full(n_atoms, 0.0 if nonneg else -np.inf)
-        upper = np.full(n_atoms, np.inf)
-        lo, hi = feasible_intervals(a_eq, np.array(rhs), lower, upper, as_matrix(targets))
+        n_vars = n_atoms + len(facts.error_lower)
+        target_matrix = Facts(atoms=targets, errors=[[] for _ in targets]).matrix(n_atoms)
+        target_matrix.resize((len(targets), n_vars))
+        lower = np.concatenate((np.full(n_atoms, 0.0 if nonneg else -np.inf), facts.error_lower))
+        upper = np.concatenate((np.full(n_atoms, np.inf), facts.error_upper))
+        lo, hi = feasible_intervals(
+            facts.matrix(n_atoms), np.array(facts.rhs), lower, upper, target_matrix
+        )
         findings = []
         for (pos, i, need), a, b in zip(meta, lo, hi, strict=True):
             if b - a < need - 1e-9:
