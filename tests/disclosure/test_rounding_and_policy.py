@@ -21,7 +21,7 @@ def test_round_base_and_midpoint6() -> None:
 
 def test_rounded_margins_are_sums_of_published_cells() -> None:
     table = np.array([[12.0, 8.0, 0.0], [3.0, 31.0, 0.0], [0.0, 0.0, 0.0]])
-    out = round_table(table, "base", 5, margins=True)
+    out = round_table(table, "base", 5)
     assert out[:2, :2].tolist() == [[10, 10], [5, 30]]
     assert out[:2, 2].tolist() == [20, 35] and out[2, :2].tolist() == [15, 40]
     assert out[2, 2] == 55
@@ -121,3 +121,17 @@ def test_polars_input_gives_the_same_result() -> None:
         margins=True,
     )
     pd.testing.assert_frame_equal(a.safe, b.safe)
+
+
+def test_rounded_shares_without_margins_are_not_all_missing() -> None:
+    # Shares are divided by the rounded totals, which must exist even when the table
+    # does not publish them (they used to be NaN, and so was every share).
+    df = cells(
+        {("x", "p"): [1] * 13, ("x", "q"): [1] * 40, ("y", "p"): [1] * 30, ("y", "q"): [1] * 22}
+    )
+    check = check_table(
+        df, index=["a"], columns=["b"], contributor="pid", policy="opensafely", normalize="index"
+    )
+    assert check.safe.loc["x", "p"] == pytest.approx(15 / 55)
+    assert check.safe.loc["y", "q"] == pytest.approx(20 / 50)
+    assert list(check.safe.columns) == ["p", "q"]

@@ -24,19 +24,20 @@ def round_midpoint6(values: np.ndarray) -> np.ndarray:
     return np.ceil(values / 6) * 6 - 3 * (values != 0)
 
 
-def round_table(table: np.ndarray, method: str, base: int, margins: bool) -> np.ndarray:
-    """Round the inner cells of an ``(R+1) x (C+1)`` table; margins become sums of them."""
+def round_table(table: np.ndarray, method: str, base: int) -> np.ndarray:
+    """Round the inner cells of an ``(R+1) x (C+1)`` table; margins become sums of them.
+
+    The margins are summed even when the table does not publish them: shares
+    of a normalised table are divided by them, and NaN margins made every share NaN.
+    Unpublished margins are dropped by the caller, so summing them reveals nothing.
+    """
     if method == "none":
         return table.copy()
     out = table.astype(np.float64).copy()
     inner = out[:-1, :-1]
     rounded = round_midpoint6(inner) if method == "midpoint6" else round_base(inner, base)
     out[:-1, :-1] = rounded
-    if margins:
-        out[:-1, -1] = rounded.sum(axis=1)
-        out[-1, :-1] = rounded.sum(axis=0)
-        out[-1, -1] = rounded.sum()
-    else:
-        out[:-1, -1] = np.nan
-        out[-1, :] = np.nan
+    out[:-1, -1] = rounded.sum(axis=1)
+    out[-1, :-1] = rounded.sum(axis=0)
+    out[-1, -1] = rounded.sum()
     return out

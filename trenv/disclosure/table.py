@@ -241,7 +241,7 @@ def check_table(
     shown = value.copy()
     rounding = pol.rounding.method if stat in COUNT_STATS else "none"
     if rounding != "none":
-        shown = round_table(shown, rounding, pol.rounding.base, margins)
+        shown = round_table(shown, rounding, pol.rounding.base)
     suppressed = primary.copy()
     audit_result: AuditResult | None = None
     if stat in ADDITIVE and margins and pol.secondary.enabled:
