@@ -76,6 +76,12 @@ class AirlockSetting(_Strict):
 
     # Independent checkers who must approve each file before release (four eyes: 2).
     approvals: int = Field(2, ge=1, le=5)
+    # JupyterLab's lock-down in the container (trenv.lab.server; docs/lab.md): the longest
+    # copy out of an output or a file view, the largest upload (ingress goes through the
+    # vault) and the largest data file the contents API returns raw (files under /data: none).
+    copy_limit_chars: int = Field(500, ge=0)
+    max_upload_mb: float = Field(10.0, ge=0)
+    max_raw_read_mb: float = Field(1.0, ge=0)
 
 
 class Policy(_Strict):
