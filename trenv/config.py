@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     )
     airlock_max_file_mb: float = Field(20.0, gt=0, description="Largest file one may export.")
     airlock_max_files: int = Field(50, ge=1, description="Most files in one export request.")
+    retention_dir: Path | None = Field(
+        None,
+        description="Where a closed project's workspaces are archived "
+        "(<project>/<timestamp>.tar.gz, owner-only); default home/retention.",
+    )
     audit_anchor: Path | None = Field(
         None,
         description="File holding the newest audit hash outside the database, so that deleting "
@@ -115,6 +120,7 @@ class Settings(BaseSettings):
         self.projects_dir = self.projects_dir or home / "projects"
         self.workspaces_dir = self.workspaces_dir or home / "workspaces"
         self.airlock_dir = self.airlock_dir or home / "airlock"
+        self.retention_dir = self.retention_dir or home / "retention"
         self.audit_anchor = self.audit_anchor or home / "audit-anchor.json"
         return self
 
@@ -149,12 +155,15 @@ class Settings(BaseSettings):
             self.projects_dir,
             self.workspaces_dir,
             self.airlock_dir,
+            self.retention_dir,
         ):
             assert path is not None
             path.mkdir(parents=True, exist_ok=True)
         assert self.vault_dir is not None and self.airlock_dir is not None
+        assert self.retention_dir is not None
         self.vault_dir.chmod(0o700)
         self.airlock_dir.chmod(0o700)
+        self.retention_dir.chmod(0o700)  # archived workspaces hold derived confidential data
 
 
 @lru_cache(maxsize=1)

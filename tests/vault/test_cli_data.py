@@ -174,7 +174,7 @@ def test_from_extracts_to_a_closed_project(people: Settings, tmp_path: Path) -> 
     salt = vault / "keys" / "projects" / "cybercrime.salt"
     assert salt.is_file()
     out = trenv("project", "close", "cybercrime")
-    assert "workspaces are kept" in " ".join(out.split())
+    assert "no workspaces to archive" in " ".join(out.split())
     assert not view.exists() and not salt.exists()
     assert (vault / "keys" / "projects" / "cybercrime.destroyed").exists()
     assert json.loads(trenv("project", "show", "cybercrime", "--json"))["status"] == "closed"

@@ -200,12 +200,16 @@ def data_publish(
 
 
 def project_close(slug: str = typer.Argument(..., help="Project slug.")) -> None:
-    """Close a project: no new servers, its data view withdrawn, its pseudonym key destroyed."""
+    """Close a project: servers stopped, view withdrawn, key destroyed, workspaces archived."""
+    from trenv.admin.closure import close_project
+    from trenv.admin.servers import servers_for_operator
+
+    settings = state.settings
     with user_errors():
-        outcome = service.close_project(session_scope, state.settings, slug, actor=state.acting())
-    visible = ", ".join(outcome.withdrawn) or "nothing"
-    state_text = "was already closed" if outcome.already_closed else "is closed"
-    ok(
-        f"project {slug} {state_text}: view withdrawn ({visible} was visible), pseudonym key "
-        "destroyed; workspaces are kept"
-    )
+        outcome = close_project(
+            session_scope, settings, slug, actor=state.acting(),
+            servers=servers_for_operator(settings),
+        )  # fmt: skip
+    ok(outcome.summary())
+    if outcome.hub_problem:
+        err_console.print(f"[bold yellow]Hub:[/] {outcome.hub_problem}", highlight=False)

@@ -218,3 +218,16 @@ def image_approve(reference: str = typer.Argument(..., help="NAME:TAG")) -> None
     with session_scope() as session:
         images.approve_image(session, approver=approver, reference=reference)
     ok(f"image {reference} approved")
+
+
+@image_app.command("retire")
+def image_retire(
+    reference: str = typer.Argument(..., help="NAME:TAG"),
+    reason: str = typer.Option("", "--reason"),
+) -> None:
+    """Take an image out of use (admins only); projects on it must move to another image."""
+    actor = state.person()
+    with session_scope() as session:
+        image = images.retire_image(session, actor=actor, reference=reference, reason=reason)
+        moving = [p.slug for p in images.projects_on_image(session, image)]
+    ok(f"image {reference} retired" + (f"; must move: {', '.join(moving)}" if moving else ""))

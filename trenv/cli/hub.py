@@ -130,6 +130,17 @@ def build_with_progress(kind: str, tag: str | None) -> BuiltImage:
         raise typer.Exit(2) from None
 
 
+def _keep_lock(kind: str, built: BuiltImage) -> None:
+    """Keep the lock file the image was built from, so its package list stays readable."""
+    from trenv.admin.image_contents import keep_lock
+    from trenv.hashing import file_sha256
+    from trenv.images.paths import repo_root
+
+    lock = repo_root() / "images" / kind / "requirements.lock"
+    if lock.is_file() and file_sha256(lock) == built.lock_sha256:
+        keep_lock(state.settings, lock)
+
+
 def image_build(
     kind: str = typer.Argument("notebook", help="Which image: notebook."),
     tag: str | None = typer.Option(
@@ -147,6 +158,7 @@ def image_build(
             digest=built.digest,
             labels=built.labels,
         )
+    _keep_lock(kind, built)
     ok(
         f"built {built.reference} ({built.digest[:19]}…, {built.size_bytes / 1e9:.2f} GB); "
         f"approve it with `trenv --as ADMIN image approve {built.reference}`"

@@ -134,3 +134,31 @@ def org_list(as_json: bool = JsonOption) -> None:
         ["slug", "name", "data controllers"],
         [[r["slug"], r["name"], ", ".join(r["controllers"])] for r in rows],
     )
+
+
+def _set_active(username: str, active: bool) -> None:
+    from trenv.admin import people
+    from trenv.admin.servers import servers_for_operator
+
+    settings = state.settings
+    with session_scope() as session:
+        outcome = people.set_active(
+            session, actor=state.acting(), username=username, active=active,
+            servers=servers_for_operator(settings),
+        )  # fmt: skip
+    if active:
+        ok(f"{username} is active again")
+    else:
+        ok(f"{username} is deactivated; their server: {outcome}")
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: str) -> None:
+    """Stop a person's access: no login, no server start; a running server is stopped."""
+    _set_active(username, False)
+
+
+@user_app.command("activate")
+def user_activate(username: str) -> None:
+    """Give a deactivated person their access back."""
+    _set_active(username, True)

@@ -71,6 +71,30 @@ def project_remove_member(slug: str, username: str) -> None:
     ok(f"{username} removed from {slug}")
 
 
+@project_app.command("edit")
+def project_edit(
+    slug: str,
+    title: str | None = typer.Option(None, "--title"),
+    purpose: str | None = typer.Option(None, "--purpose"),
+    legal_basis: str | None = typer.Option(None, "--legal-basis"),
+    end_date: str | None = typer.Option(None, "--end-date", help="YYYY-MM-DD"),
+    policy: str | None = typer.Option(None, "--policy", help="Disclosure policy profile."),
+) -> None:
+    """Change a project's title, purpose, legal basis, end date or policy profile."""
+    with session_scope() as session:
+        projects.update_project(
+            session,
+            actor=state.acting(),
+            slug=slug,
+            title=title,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            end_date=parse_date(end_date, "end date") if end_date else None,
+            policy_profile=policy,
+        )
+    ok(f"project {slug} updated")
+
+
 @project_app.command("set-image")
 def project_set_image(slug: str, image: str = typer.Argument(..., help="NAME:TAG")) -> None:
     """Run the project's servers on an approved image."""

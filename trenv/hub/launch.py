@@ -12,11 +12,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trenv.config import Settings
 from trenv.errors import Forbidden, Invalid
+from trenv.registry.grants import effective_grants
 from trenv.registry.projects import find_membership, get_project
 from trenv.registry.users import get_user
 from trenv.store.models import Project
@@ -35,6 +37,9 @@ class LaunchPlan:
     data_dir: Path
     workspace_dir: Path
     datasets: list[str] = field(default_factory=list)  # name@version mounted, from the manifest
+    # Published but no longer granted (revoked or expired since the last publication): the
+    # whole view is withheld until the vault publishes again.
+    withheld: list[str] = field(default_factory=list)
     policy: str = "trenv-default"  # the project's disclosure profile, for trenv.lab's checks
 
 
@@ -88,6 +93,9 @@ def plan_launch(
     data = project_data_dir(settings, project)
     if not data.exists():
         data = unpublished_dir(settings, project)
+    withheld = _ungranted(session, project, data, today)
+    if withheld:
+        data = unpublished_dir(settings, project)
     return LaunchPlan(
         username=username,
         project=project,
@@ -97,7 +105,28 @@ def plan_launch(
         workspace_dir=workspace_dir(settings, project, username),
         datasets=_published_datasets(data),
         policy=proj.policy_profile,
+        withheld=withheld,
     )
+
+
+def _ungranted(session: Session, project: str, data_dir: Path, today: dt.date | None) -> list[str]:
+    """Datasets (or columns) in the published view that no effective grant covers now.
+
+    A revocation takes effect in the registry at once but the view changes only when the
+    vault publishes again; checking here means the next server never mounts revoked data."""
+    granted = {g.dataset.reference: g.columns for g in effective_grants(session, project, today)}
+    entries = _manifest_entries(data_dir)
+    ungranted = []
+    for entry in entries:
+        reference = f"{entry.get('dataset')}@{entry.get('version')}"
+        if reference not in granted:
+            ungranted.append(reference)
+            continue
+        allowed = granted[reference]
+        shown = entry.get("columns") or []
+        if allowed is not None and not set(shown) <= set(allowed):
+            ungranted.append(reference)
+    return sorted(ungranted)
 
 
 def _inactive_reason(project: Project, today: dt.date | None) -> str:
@@ -109,13 +138,17 @@ def _inactive_reason(project: Project, today: dt.date | None) -> str:
     return f"starts on {project.start_date}"
 
 
-def _published_datasets(data_dir: Path) -> list[str]:
+def _manifest_entries(data_dir: Path) -> list[dict[str, Any]]:
     manifest = data_dir / "manifest.json"
     try:
         entries = json.loads(manifest.read_text()).get("datasets", [])
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return []
-    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in entries if isinstance(e, dict))
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _published_datasets(data_dir: Path) -> list[str]:
+    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in _manifest_entries(data_dir))
 
 
 def prepare_directories(plan: LaunchPlan) -> None:

@@ -163,6 +163,7 @@ class TrenvSpawner(DockerSpawner):
                 "image": plan.image_reference,
                 "digest": plan.image_digest,
                 "datasets": plan.datasets,
+                "withheld": plan.withheld,
                 "container": self.container_name,
             },
         )

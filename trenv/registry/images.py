@@ -11,7 +11,7 @@ from trenv import audit
 from trenv.errors import Conflict, Forbidden, Invalid, NotFound
 from trenv.registry.permissions import may_approve_image
 from trenv.registry.users import get_user
-from trenv.store.models import Image
+from trenv.store.models import Image, Project
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -84,3 +84,32 @@ def approve_image(session: Session, *, approver: str, reference: str) -> Image:
         detail={"digest": image.digest},
     )
     return image
+
+
+def retire_image(session: Session, *, actor: str, reference: str, reason: str = "") -> Image:
+    """Take an image out of use: no new server starts on it; its projects must move."""
+    image = get_image(session, reference)
+    if not may_approve_image(get_user(session, actor).roles):
+        raise Forbidden(f"{actor!r} may not retire images.", "Only admins retire images.")
+    if image.retired:
+        raise Conflict(f"image {reference!r} is already retired.")
+    image.retired = True
+    audit.record(
+        session,
+        actor=actor,
+        action="image.retire",
+        object_type="image",
+        object_id=reference,
+        detail={
+            "digest": image.digest,
+            "reason": reason,
+            "projects": [p.slug for p in projects_on_image(session, image)],
+        },
+    )
+    return image
+
+
+def projects_on_image(session: Session, image: Image) -> list[Project]:
+    """Projects whose servers run on ``image`` (those of a retired image must move)."""
+    query = select(Project).where(Project.image_id == image.id).order_by(Project.slug)
+    return list(session.scalars(query))

@@ -195,3 +195,67 @@ def has_been_member(session: Session, project: Project, username: str) -> bool:
         )
     )
     return any(json.loads(detail).get("user") == username for detail in details)
+
+
+def update_project(
+    session: Session,
+    *,
+    actor: str,
+    slug: str,
+    title: str | None = None,
+    purpose: str | None = None,
+    legal_basis: str | None = None,
+    end_date: dt.date | None = None,
+    policy_profile: str | None = None,
+    today: dt.date | None = None,
+) -> Project:
+    """Change a project's description, end date or disclosure profile (None: unchanged).
+
+    The audit event records each changed field before and after, so the history of a
+    project's terms (an extended end date, a stricter profile) can be read back."""
+    project = get_project(session, slug)
+    if project.status == ProjectStatus.closed:
+        raise Invalid(f"project {slug!r} is closed.", "A closed project cannot be changed.")
+    wanted: dict[str, object] = {}
+    if title is not None:
+        if not title.strip():
+            raise Invalid("a project needs a title.", "Give it a title.")
+        wanted["title"] = title.strip()
+    if purpose is not None:
+        wanted["purpose"] = purpose
+    if legal_basis is not None:
+        wanted["legal_basis"] = legal_basis
+    if end_date is not None:
+        today = today or dt.date.today()
+        if end_date < project.start_date:
+            raise Invalid(f"end date {end_date} is before the start date {project.start_date}.")
+        if end_date < today and end_date != project.end_date:
+            raise Invalid(
+                f"end date {end_date} is in the past.",
+                "To stop work now, close the project instead.",
+            )
+        wanted["end_date"] = end_date
+    if policy_profile is not None:
+        wanted["policy_profile"] = check_policy_profile(policy_profile)
+    changes = {
+        name: {"before": _plain(getattr(project, name)), "after": _plain(value)}
+        for name, value in wanted.items()
+        if getattr(project, name) != value
+    }
+    if not changes:
+        return project
+    for name in changes:
+        setattr(project, name, wanted[name])
+    audit.record(
+        session,
+        actor=actor,
+        action="project.update",
+        object_type="project",
+        object_id=slug,
+        detail=changes,
+    )
+    return project
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.date) else value

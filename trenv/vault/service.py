@@ -616,7 +616,7 @@ def close_project(
 ) -> CloseOutcome:
     """Close a project: no new servers or publications, view withdrawn, key destroyed.
 
-    Workspaces are left in place: archiving them belongs to the administration pages.
+    Stopping servers and archiving workspaces follow in :mod:`trenv.admin.closure`.
     """
     target = project_dir(settings, slug)
     with open_tx() as session:
@@ -633,7 +633,6 @@ def close_project(
                 detail={
                     "published": _visible(target),
                     "steps": ["withdraw view", "destroy project key"],
-                    "workspaces": "kept",
                 },
             )
     # From here the project is closed in the registry, so nothing publishes for it again;
