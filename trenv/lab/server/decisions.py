@@ -164,9 +164,9 @@ def raw_read_refusal(
     if is_data and facts.size > limits.max_raw_read_bytes:
         return Refusal(
             "data-read",
-            f"{path.strip('/')} is a data file of {facts.size / MB:.1f} MB; the browser may read data "
-            f"files up to {limits.max_raw_read_bytes / MB:g} MB. Analyse it in a notebook. "
-            f"{EXPORT_HINT}",
+            f"{path.strip('/')} is a data file of {facts.size / MB:.1f} MB; the browser may "
+            f"read data files up to {limits.max_raw_read_bytes / MB:g} MB. Analyse it in a "
+            f"notebook. {EXPORT_HINT}",
         )
     return None
 
