@@ -3,10 +3,14 @@ server-side check: the researcher's notebook is not trusted).
 
 From the per-cell counts in the record, every rule that depends on a cell's own numbers
 (threshold, dominance, p%, zeros, negatives, missing values, constant values, extremes)
-is re-run under the server's policy; every cell such a rule flags for suppression must be
-unpublished; and for count/sum tables with margins the LP audit is re-run on exactly the
-published cells. Rules on a table's shape (class disclosure, shares) and differencing need
-the whole release ledger and are run by the caller.
+is re-run under the server's policy, per cell statistic (a ``describe`` record mixes
+counts, means and quantiles); so are the rules on a table's shape (class disclosure and
+0%/100% shares) on the table rebuilt from the record. Every cell such a rule flags for
+suppression must be unpublished. The record must be consistent with itself
+(``consistency``): its published numbers must be what its statistics give. For count/sum
+tables with margins (rounded and normalised ones included: the shown values are
+recomputed from the record) the LP audit is re-run on exactly the published cells.
+Differencing needs the whole release ledger and is run by the caller.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trenv.disclosure.consistency import record_problems
+from trenv.disclosure.grid import Grid, table_grid
 from trenv.disclosure.policy import Policy, load_policy
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
-from trenv.disclosure.suppression import audit, table_relations
+from trenv.disclosure.suppression import Relation, audit, table_relations
 
 CELL_RULES = (
     "threshold",
@@ -30,6 +36,8 @@ CELL_RULES = (
     "constant-value",
     "extremes",
 )
+GRID_RULES = ("class-disclosure", "shares")
+RECHECKED = CELL_RULES + GRID_RULES
 
 
 @dataclass
@@ -59,8 +67,59 @@ def _stats(record: OutputRecord, k: int) -> dict[str, np.ndarray]:
     for j in range(k):
         stats[f"top{j + 1}"] = top[:, j]
     if cells.near is not None:
-        stats["near"] = np.array(cells.near, dtype=np.int64)
+        # Cells of statistics without a position (a describe's count or mean) have none.
+        stats["near"] = np.array([-1 if n is None else n for n in cells.near], dtype=np.int64)
     return stats
+
+
+def _published_but(record: OutputRecord, i: int, rule_id: str, reason: str) -> str:
+    cells = record.cells
+    return f"cell {cells.row[i]}/{cells.column[i]} is published but {rule_id}: {reason}"
+
+
+def _cell_rules(
+    record: OutputRecord, pol: Policy, stat_of: np.ndarray, published: np.ndarray
+) -> list[str]:
+    cells = record.cells
+    stats = _stats(record, max(pol.dominance.n, 2))
+    zeros = {(tuple(r), tuple(c)) for r, c in record.structural_zeros}
+    structural = np.array(
+        [(tuple(r), tuple(c)) in zeros for r, c in zip(cells.row, cells.column, strict=True)],
+        dtype=bool,
+    )
+    out = []
+    for stat in dict.fromkeys(stat_of.tolist()):
+        sel = np.flatnonzero(stat_of == stat)
+        sub = {key: arr[sel] for key, arr in stats.items()}
+        if "near" in sub and (sub["near"] < 0).any():
+            sub.pop("near")  # no position statistic here
+        ctx = Context(statistic=stat, normalize=record.normalize, structural_zeros=structural[sel])
+        for rule_id in CELL_RULES:
+            field_name, impl = RULES[rule_id]
+            if getattr(pol, field_name).action != "suppress":
+                continue
+            mask, reason = impl(sub, pol, ctx)
+            for j in np.flatnonzero(np.asarray(mask) & published[sel]):
+                out.append(_published_but(record, int(sel[j]), rule_id, reason(int(j))))
+    return out
+
+
+def _grid_rules(record: OutputRecord, pol: Policy, grid: Grid, published: np.ndarray) -> list[str]:
+    """Class disclosure and shares on the table rebuilt from the record (absent margins
+    summed from their cells, as ``check_table`` had them)."""
+    rows = grid.with_margins(np.asarray(record.cells.rows, dtype=float)).astype(np.int64)
+    ctx = Context(statistic=record.statistic, normalize=record.normalize)
+    out = []
+    for rule_id in GRID_RULES:
+        field_name, impl = RULES[rule_id]
+        if getattr(pol, field_name).action != "suppress":
+            continue
+        mask, reason = impl({"rows": rows}, pol, ctx)
+        for pos in np.flatnonzero(np.asarray(mask) & grid.present):
+            i = int(grid.index.flat[pos])
+            if published[i]:
+                out.append(_published_but(record, i, rule_id, reason(int(pos))))
+    return out
 
 
 def recheck(record: OutputRecord, policy: str | Policy) -> Recheck:
@@ -78,70 +137,63 @@ def recheck(record: OutputRecord, policy: str | Policy) -> Recheck:
     if pol.contributor_required and record.contributor is None:
         out.problems.append("no contributor column: people were not counted")
     cells = record.cells
-    n = len(cells)
-    structural = np.zeros(n, dtype=bool)
-    zeros = {(tuple(r), tuple(c)) for r, c in record.structural_zeros}
-    for i in range(n):
-        structural[i] = (tuple(cells.row[i]), tuple(cells.column[i])) in zeros
-    stats = _stats(record, max(pol.dominance.n, 2))
-    ctx = Context(
-        statistic=record.statistic, normalize=record.normalize, structural_zeros=structural
-    )
-    published = np.array([p is not None for p in cells.published])
-    for rule_id in CELL_RULES:
-        field_name, impl = RULES[rule_id]
-        if getattr(pol, field_name).action != "suppress":
-            continue
-        mask, reason = impl(stats, pol, ctx)
-        for i in np.flatnonzero(np.asarray(mask) & published):
-            out.problems.append(
-                f"cell {cells.row[i]}/{cells.column[i]} is published but {rule_id}: "
-                f"{reason(int(i))}"
-            )
-    # Rounded tables: hidden cells' rounded values are not recorded, so their additive
-    # structure cannot be rebuilt exactly; the rounding itself protects the margins.
-    additive = record.statistic in ("count", "sum") and record.rounding == "none"
-    if additive and record.margins and record.columns:
-        out.problems.extend(_audit(record, pol, published))
+    if cells.statistic is not None:
+        stat_of = np.array(cells.statistic, dtype=object)
+    elif record.statistic == "describe":
+        out.problems.append("the describe record carries no per-cell statistics to re-check")
+        return out
+    else:
+        stat_of = np.full(len(cells), record.statistic, dtype=object)
+    published = np.array([p is not None for p in cells.published], dtype=bool)
+    out.problems.extend(_cell_rules(record, pol, stat_of, published))
+    grid: Grid | None = None
+    if cells.statistic is None and len(cells):
+        found = table_grid(record)
+        if isinstance(found, str):
+            out.problems.append(found)
+            return out
+        grid = found
+        out.problems.extend(_grid_rules(record, pol, grid, published))
+    problems, shown = record_problems(record, grid, stat_of)
+    out.problems.extend(problems)
+    # Normalised tables too: with their margins the shares give the counts back.
+    if grid is not None and record.statistic in ("count", "sum") and record.margins:
+        out.problems.extend(_audit(record, pol, grid, shown))
     return out
 
 
-def _audit(record: OutputRecord, pol: Policy, published: np.ndarray) -> list[str]:
+def _audit(record: OutputRecord, pol: Policy, grid: Grid, shown: np.ndarray) -> list[str]:
+    """The LP audit on the shown (rounded) values: what the published cells reveal about
+    the hidden ones, which take their recorded (recomputed) values."""
     cells = record.cells
-    rows = list(
-        dict.fromkeys(tuple(r) for r, m in zip(cells.row, cells.row_margin, strict=True) if not m)
-    )
-    cols = list(
-        dict.fromkeys(
-            tuple(c) for c, m in zip(cells.column, cells.column_margin, strict=True) if not m
-        )
-    )
-    r, c = len(rows), len(cols)
-    grid = np.zeros((r + 1, c + 1))
-    hidden = np.zeros((r + 1, c + 1), dtype=bool)
-    for i in range(len(cells)):
-        ri = r if cells.row_margin[i] else rows.index(tuple(cells.row[i]))
-        ci = c if cells.column_margin[i] else cols.index(tuple(cells.column[i]))
-        # The audit asks what the published numbers reveal about the true (or rounded)
-        # values, so hidden cells take their recorded values.
-        value = cells.published[i] if cells.published[i] is not None else cells.value[i]
-        grid[ri, ci] = 0.0 if value is None else value
-        hidden[ri, ci] = not published[i]
-    flat = grid.ravel()
+    r, c = grid.r, grid.c
+    hidden = grid.spread(np.array([p is None for p in cells.published], dtype=float)) > 0
+    hidden &= grid.present
+    flat = np.nan_to_num(shown, nan=0.0).ravel()
+    if record.columns:
+        relations, shape = table_relations(r, c), grid.shape
+    else:
+        # A one-way table with its total: the cells add up to the total.
+        relations, shape = [Relation(np.arange(r) * (c + 1), r * (c + 1))], None
+        hidden[:, c] = False  # a one-way table has no column margin
     nonneg = record.statistic == "count" or sum(cells.negatives) == 0
     lower = np.full(flat.shape, 0.0 if nonneg else -np.inf)
     required = pol.secondary.relative_width * np.abs(flat)
     if record.statistic == "count":
         required = np.maximum(required, pol.secondary.count_width)
-    result = audit(
-        flat,
-        hidden.ravel(),
-        table_relations(r, c),
-        lower,
-        np.full(flat.shape, np.inf),
-        required,
-        shape=grid.shape,
-    )
+    try:
+        result = audit(
+            flat,
+            hidden.ravel(),
+            relations,
+            lower,
+            np.full(flat.shape, np.inf),
+            required,
+            shape=shape,
+        )
+    except ValueError as exc:
+        # Cells and margins that do not add up: a record no genuine table produces.
+        return [f"the published cells contradict each other ({exc})"]
     problems = []
     for cell, lo, hi, need in zip(
         result.cells, result.lower, result.upper, result.required, strict=True

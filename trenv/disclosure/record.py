@@ -16,6 +16,20 @@ from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = "trenv.output-record/1"
 
+# Per-cell statistics a suppressed cell's value could be read or narrowed from.
+PER_CELL_SECRETS = (
+    "value",
+    "sum",
+    "abs_sum",
+    "rows",
+    "contributors",
+    "near",
+    "interval",
+    "negatives",
+    "missing",
+    "all_equal",
+)
+
 
 class RuleVerdict(BaseModel):
     rule_id: str
@@ -41,6 +55,7 @@ class CellRecord(BaseModel):
     missing: int
     all_equal: bool
     near: int | None = None  # contributors at/around a position statistic
+    statistic: str | None = None  # the cell's own statistic (describe); else the record's
     flags: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
     suppressed: Literal["primary", "secondary"] | None = None
@@ -65,7 +80,11 @@ class CellTable(BaseModel):
     negatives: list[int] = Field(default_factory=list)
     missing: list[int] = Field(default_factory=list)
     all_equal: list[bool] = Field(default_factory=list)
-    near: list[int] | None = None
+    # Contributors at/around a position statistic; None for cells of other statistics.
+    near: list[int | None] | None = None
+    # Per-cell statistic when the cells are not one table of one statistic (describe: a
+    # count, a mean, quantiles, ... per column); None means ``OutputRecord.statistic``.
+    statistic: list[str] | None = None
     flags: list[list[str]] = Field(default_factory=list)
     reasons: list[list[str]] = Field(default_factory=list)
     suppressed: list[Literal["primary", "secondary"] | None] = Field(default_factory=list)
@@ -125,13 +144,32 @@ class OutputRecord(BaseModel):
         return [self.cells.cell(i) for i, f in enumerate(self.cells.flags) if f]
 
     def public(self) -> dict[str, Any]:
-        """The record without anything a suppressed cell's true value could be read from."""
+        """The record without anything a suppressed cell's true value could be read from.
+
+        A suppressed cell keeps only its labels: its statistics, flags and reasons (whose
+        texts quote its counts), whether it was a primary or a secondary suppression
+        (primary says "below the threshold", an upper bound the audit did not allow for)
+        and any rule verdict naming it or its interval are removed.
+        """
         data = self.model_dump(mode="json")
         cells = data["cells"]
         hidden = [s is not None for s in cells["suppressed"]]
-        for key in ("value", "sum", "abs_sum", "rows", "contributors", "near", "interval"):
+        for key in PER_CELL_SECRETS:
             if cells.get(key) is not None:
                 cells[key] = [None if h else v for h, v in zip(hidden, cells[key], strict=True)]
+        for key in ("flags", "reasons"):
+            cells[key] = [[] if h else v for h, v in zip(hidden, cells[key], strict=True)]
+        cells["suppressed"] = ["suppressed" if h else None for h in hidden]
         # Individual contributions never leave, even for published cells.
         cells["top"] = [[] for _ in cells["top"]]
+        hidden_keys = {
+            (tuple(r), tuple(c))
+            for r, c, h in zip(cells["row"], cells["column"], hidden, strict=True)
+            if h
+        }
+        for verdict in data["rules"]:
+            named = [pair for pair in verdict["cells"] if tuple(map(tuple, pair)) in hidden_keys]
+            if named:
+                verdict["cells"] = [p for p in verdict["cells"] if p not in named]
+                verdict["detail"] = ""  # e.g. differencing quotes the cells' intervals
         return data

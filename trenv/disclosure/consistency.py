@@ -1,0 +1,180 @@
+"""Is an output record consistent with itself?
+
+The airlock re-runs the rules on the record's per-cell statistics, so those statistics
+must be the ones the published numbers came from: otherwise a record could pair a large
+``contributors`` count (which passes) with the value of a small cell (which is
+published). Checked here, from the record alone:
+
+- every cell's statistics among themselves (contributors <= rows, the largest
+  contributions sorted and within the absolute sum, ...), and margins against their cells
+  (rows, negatives and missing values add up; a margin has at least as many contributors
+  as any of its cells and at most their sum);
+- every cell's unmitigated ``value`` against its statistics (a count is its rows, a sum
+  its sum, a mean sum / rows);
+- every published number against ``value``: equal, or, for a rounded count, the rounding
+  of it (margins of a rounded table: the sum of the rounded cells, hidden ones included),
+  and for a normalised table the share of the (rounded) total.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import numpy as np
+
+from trenv.disclosure.grid import ADDITIVE_STATS, Grid
+from trenv.disclosure.record import OutputRecord
+from trenv.disclosure.rounding import round_base, round_midpoint6
+
+REL = 1e-9  # relative slack for floats added in another order
+
+
+def _floats(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _close(a: float, b: float, scale: float = 0.0) -> bool:
+    return math.isclose(a, b, rel_tol=REL, abs_tol=REL * max(1.0, abs(scale)))
+
+
+def _round(values: np.ndarray, method: str, base: int) -> np.ndarray:
+    return round_midpoint6(values) if method == "midpoint6" else round_base(values, base)
+
+
+def shown_values(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -> np.ndarray:
+    """What each cell showed before suppression and normalisation, recomputed from the
+    recorded values: per cell (``grid`` None) or as the grid with margins."""
+    value = _floats(record.cells.value)
+    method = record.rounding
+    base = int(record.policy_parameters.get("rounding", {}).get("base", 5))
+    if grid is None:
+        rounded = (stat_of == "count") & (method != "none")
+        shown = value.copy()
+        if rounded.any():
+            shown[rounded] = _round(value[rounded], method, base)
+        return shown
+    if record.statistic in ("count", "sum"):
+        # Absent margins are the sums of their cells; a cell without rows has no sum (its
+        # value is None) but adds nothing to its margins.
+        full = grid.with_margins(np.nan_to_num(value))
+        idx = grid.index[grid.present]
+        full[grid.present] = np.where(np.isnan(value[idx]), np.nan, full[grid.present])
+    else:
+        full = grid.spread(value, np.nan)
+    if record.statistic == "count" and method != "none":
+        r, c = grid.r, grid.c
+        rounded = _round(full[:r, :c], method, base)
+        full = full.copy()
+        full[:r, :c] = rounded
+        full[:r, c] = rounded.sum(axis=1)
+        full[r, :c] = rounded.sum(axis=0)
+        full[r, c] = rounded.sum()
+    return full
+
+
+def _published_from_shown(record: OutputRecord, grid: Grid, shown: np.ndarray) -> np.ndarray:
+    """The published grid ``check_table`` makes of ``shown``: shares if normalised."""
+    norm = record.normalize
+    if norm is None:
+        return shown
+    r, c = grid.r, grid.c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if norm == "index":
+            return shown / shown[:, c][:, None]
+        if norm == "columns":
+            return shown / shown[r, :][None, :]
+        return shown / shown[r, c]
+
+
+def _own_statistics(record: OutputRecord, stat_of: np.ndarray) -> list[str]:
+    cells = record.cells
+    out = []
+    for i in range(len(cells)):
+        where = f"cell {cells.row[i]}/{cells.column[i]}"
+        rows, people = cells.rows[i], cells.contributors[i]
+        top = cells.top[i]
+        wrong = []
+        if people > rows or (rows > 0) != (people > 0):
+            wrong.append(f"{people} contributors for {rows} rows")
+        if cells.negatives[i] > rows or min(cells.negatives[i], cells.missing[i], rows) < 0:
+            wrong.append("negative or impossible counts")
+        if any(t < 0 for t in top) or any(a < b for a, b in pairwise(top)):
+            wrong.append("largest contributions not in order")
+        limit = cells.abs_sum[i] * (1 + REL) + REL
+        if (top and top[0] > limit) or abs(cells.sum[i]) > limit:
+            wrong.append("contributions larger than the absolute sum")
+        value = cells.value[i]
+        stat = str(stat_of[i])
+        if stat == "count" and value != rows:
+            wrong.append(f"a count of {value} for {rows} rows")
+        elif stat != "count" and rows == 0 and value is not None:
+            wrong.append(f"a {stat} of {value:g} without rows")
+        elif stat == "sum" and rows and not _close(value or 0.0, cells.sum[i], cells.abs_sum[i]):
+            wrong.append(f"a sum of {value} where the contributions add up to {cells.sum[i]:g}")
+        elif stat == "mean" and rows and not _close(value or 0.0, cells.sum[i] / rows):
+            wrong.append(f"a mean of {value} where sum / rows is {cells.sum[i] / rows:g}")
+        if wrong:
+            out.append(f"{where}: the record is inconsistent: {'; '.join(wrong)}")
+    return out
+
+
+def _margins(record: OutputRecord, grid: Grid) -> list[str]:
+    """Recorded margins against their recorded cells."""
+    cells = record.cells
+    r, c = grid.r, grid.c
+    out = []
+    grids = {k: grid.spread(np.asarray(getattr(cells, k), dtype=float)) for k in ADDITIVE_STATS}
+    people = grid.spread(np.asarray(cells.contributors, dtype=float))
+    inner_people = people[:r, :c]
+    lines = [(k, c, inner_people[k, :], {s: g[k, :c] for s, g in grids.items()}) for k in range(r)]
+    lines += [(r, k, inner_people[:, k], {s: g[:r, k] for s, g in grids.items()}) for k in range(c)]
+    lines.append((r, c, inner_people.ravel(), {s: g[:r, :c].ravel() for s, g in grids.items()}))
+    for ri, ci, members, parts in lines:
+        i = int(grid.index[ri, ci])
+        if i < 0:
+            continue
+        wrong = [
+            f"{s} {grids[s][ri, ci]:g} != {part.sum():g} of its cells"
+            for s, part in parts.items()
+            if grids[s][ri, ci] != part.sum()
+        ]
+        n = people[ri, ci]
+        if len(members) and not members.max() <= n <= members.sum():
+            wrong.append(f"{n:g} contributors, its cells {members.max():g}..{members.sum():g}")
+        if wrong:
+            out.append(
+                f"cell {cells.row[i]}/{cells.column[i]}: the record is inconsistent: "
+                + "; ".join(wrong)
+            )
+    return out
+
+
+def record_problems(
+    record: OutputRecord, grid: Grid | None, stat_of: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """Inconsistencies of ``record``, and the shown values (per cell, or as the grid)."""
+    cells = record.cells
+    out = _own_statistics(record, stat_of)
+    if grid is not None:
+        out += _margins(record, grid)
+    shown = shown_values(record, grid, stat_of)
+    if grid is None:
+        expected = shown
+    else:
+        expected = np.full(len(cells), np.nan)
+        laid = _published_from_shown(record, grid, shown)
+        expected[grid.index[grid.present]] = laid[grid.present]
+    for i in range(len(cells)):
+        published = cells.published[i]
+        where = f"cell {cells.row[i]}/{cells.column[i]}"
+        if published is None:
+            continue
+        if cells.suppressed[i] is not None:
+            out.append(f"{where} is published but inconsistent: it is marked as suppressed")
+        elif np.isnan(expected[i]) or not _close(published, float(expected[i]), expected[i]):
+            out.append(
+                f"{where} is published but inconsistent: it shows {published:g} where its "
+                f"recorded value gives {expected[i]:g}"
+            )
+    return out, shown
