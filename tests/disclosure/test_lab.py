@@ -183,3 +183,40 @@ def test_polars_input(data: pd.DataFrame) -> None:
         pl.from_pandas(data), values="months", index="court", aggfunc="sum", contributor="person"
     )
     pd.testing.assert_frame_equal(a.result, b.result)
+
+
+def test_describe_record_carries_cell_statistics_for_the_recheck(data: pd.DataFrame) -> None:
+    from trenv.disclosure import OutputRecord, recheck
+
+    out = tre.describe(data[["months", "age", "person"]], contributor="person")
+    cells = out.record.cells
+    assert len(cells) == 8 * 2  # count, mean, std, min, 25%, 50%, 75%, max per column
+    at = {(c.row[0], c.column[0]): c for c in cells}
+    count = at[("count", "months")]
+    assert count.statistic == "count" and count.rows == 3000 and count.published == 3000
+    assert count.contributors == data.person.nunique()
+    mean = at[("mean", "months")]
+    assert mean.sum == pytest.approx(data.months.sum()) and len(mean.top) == 2
+    assert mean.near is None  # a mean sits at no contributor's value
+    top = at[("max", "months")]
+    assert top.published is None and top.suppressed == "primary" and top.near < 10
+    assert at[("50%", "months")].near >= 10
+    record = OutputRecord.model_validate_json(out.record.model_dump_json())
+    assert recheck(record, "trenv-default").problems == []
+    # A forged record publishing the maximum (one person's sentence) is caught.
+    i = next(k for k, c in enumerate(record.cells) if (c.row, c.column) == (["max"], ["months"]))
+    record.cells.published[i] = record.cells.value[i]
+    record.cells.suppressed[i] = None
+    problems = recheck(record, "trenv-default").problems
+    assert any("['max']/['months'] is published but extremes" in p for p in problems)
+
+
+def test_describe_rounds_counts_under_a_rounding_policy(data: pd.DataFrame) -> None:
+    from trenv.disclosure import recheck
+
+    out = tre.describe(data[["months", "person"]], contributor="person", policy="opensafely")
+    assert out.result.loc["count", "months"] == 3000
+    small = data.iloc[:23]
+    out = tre.describe(small[["months", "person"]], contributor="person", policy="opensafely")
+    assert out.result.loc["count", "months"] == 25  # 23 rounded to base 5
+    assert recheck(out.record, "opensafely").problems == []

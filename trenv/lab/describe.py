@@ -1,4 +1,10 @@
-"""``tre.describe``: ``DataFrame.describe()`` with every statistic checked."""
+"""``tre.describe``: ``DataFrame.describe()`` with every statistic checked.
+
+Each statistic of each column is checked as a one-cell table; the record keeps every one
+of those cells with its own statistic and counts (rows, contributors, largest
+contributions, contributors near a quantile, ...), so that the airlock can re-run the
+rules on it like on any table.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from trenv.disclosure import DisclosureInputError, Policy, check_table
-from trenv.disclosure.record import CellTable, RuleVerdict
+from trenv.disclosure.record import CellRecord, CellTable, RuleVerdict
 from trenv.lab import session
 from trenv.lab.outputs import Output, register
 
@@ -53,16 +59,20 @@ def describe(
     flags = pd.DataFrame("", index=labels, columns=numeric)
     counts: dict[str, int] = {}
     record = None
+    cells: list[CellRecord] = []
     for col in numeric:
         for stat, label in zip(stats, labels, strict=True):
             check = check_table(
                 work, index=[_ONE], values=col, statistic=stat, contributor=contributor, policy=pol
             )
-            table.loc[label, col] = (
-                check.table.iloc[0, 0] if stat != "count" else float(check.record.cells.rows[0])
-            )
-            safe.loc[label, col] = np.nan if check.suppressed.iloc[0, 0] else table.loc[label, col]
+            table.loc[label, col] = check.table.iloc[0, 0]
+            # The safe value: suppressed, or rounded if the policy rounds counts.
+            safe.loc[label, col] = check.safe.iloc[0, 0]
             flags.loc[label, col] = check.flags.iloc[0, 0]
+            cell = check.record.cells.cell(0)
+            cells.append(
+                cell.model_copy(update={"row": [label], "column": [str(col)], "statistic": stat})
+            )
             for verdict in check.record.rules:
                 if verdict.status != "pass":
                     counts[verdict.rule_id] = counts.get(verdict.rule_id, 0) + 1
@@ -93,9 +103,43 @@ def describe(
             "columns": numeric,
             "rules": rules,
             "status": status,
-            "cells": CellTable(),  # per-statistic cells are in the flags, not a grid
+            "rounding": _count_rounding(record),
+            "cells": _cell_table(cells),
             "code": session.calling_code(),
             "trenv_version": session.trenv_version(),
         }
     )
     return register(Output(result=safe, record=record, flags=flags))
+
+
+def _count_rounding(record: Any) -> str:
+    """The rounding of the record's count cells (the other statistics are not rounded)."""
+    return str(record.policy_parameters.get("rounding", {}).get("method", "none"))
+
+
+def _cell_table(cells: list[CellRecord]) -> CellTable:
+    """One cell per (statistic, column), column by column like a table's record."""
+    near = [c.near for c in cells]
+    return CellTable(
+        row=[c.row for c in cells],
+        column=[c.column for c in cells],
+        margin=[False] * len(cells),
+        row_margin=[False] * len(cells),
+        column_margin=[False] * len(cells),
+        published=[c.published for c in cells],
+        value=[c.value for c in cells],
+        rows=[c.rows for c in cells],
+        contributors=[c.contributors for c in cells],
+        sum=[c.sum for c in cells],
+        abs_sum=[c.abs_sum for c in cells],
+        top=[c.top for c in cells],
+        negatives=[c.negatives for c in cells],
+        missing=[c.missing for c in cells],
+        all_equal=[c.all_equal for c in cells],
+        near=near if any(n is not None for n in near) else None,
+        statistic=[str(c.statistic) for c in cells],
+        flags=[c.flags for c in cells],
+        reasons=[c.reasons for c in cells],
+        suppressed=[c.suppressed for c in cells],
+        interval=[c.interval for c in cells],
+    )
