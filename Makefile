@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format demo demo-stop clean screenshots
+.PHONY: install test lint format demo demo-stop clean screenshots labextension
 
 $(STAMP): pyproject.toml
 	scripts/install-system.sh venv
@@ -44,3 +44,8 @@ demo-stop:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The JupyterLab extension (labextension/ -> trenv/lab/labextension, committed so that the
+# offline image build needs no node; docs/lab.md). Run after editing labextension/, commit both.
+labextension:
+	cd labextension && npm ci --no-audit --no-fund && node scripts/build.mjs
