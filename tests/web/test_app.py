@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from trenv.config import Settings
 from trenv.errors import Conflict
+from trenv.store import upgrade
 from trenv.web.app import SECURITY_HEADERS, create_app
 from trenv.web.auth import SESSION_COOKIE, StaticIdentity, WebUser, is_server_token
 from trenv.web.deps import REVIEW, CurrentUser, require_scope
@@ -25,7 +26,9 @@ def client(tmp_path: Path) -> TestClient:
         users={"t-rita": RITA, "t-chris": CHRIS}, servers={"rita": "reoffending"},
         codes={"code-1": "t-chris"},
     )  # fmt: skip
-    app = create_app(Settings(home=tmp_path), identity)
+    settings = Settings(home=tmp_path)
+    upgrade(settings)  # the landing page asks the registry whether the user controls data
+    app = create_app(settings, identity)
     extra = APIRouter()
 
     @extra.get("/probe/review")

@@ -95,3 +95,14 @@ def server_rows(
         rows.append(ServerRow(server, recent[0] if recent else None, limits))
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: r.server.started or far)
+
+
+def published(settings: Settings, slug: str) -> list[str]:
+    """``name@version`` of what the project's view holds now (its manifest), if anything."""
+    assert settings.projects_dir is not None
+    manifest = settings.projects_dir / slug / "data" / "manifest.json"
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8")).get("datasets", [])
+    except (OSError, ValueError):
+        return []
+    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in entries if isinstance(e, dict))

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from trenv.admin.servers import ServerControl, servers_from_env
 from trenv.config import Settings
 from trenv.errors import Invalid, TrenvError
 from trenv.web.auth import CookieJar, Identity, load_cookie_key
@@ -56,6 +57,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     from trenv.web.api import airlock as airlock_api
     from trenv.web.api import dp as dp_api
     from trenv.web.api import me as me_api
+    from trenv.web.pages import admin as admin_pages
     from trenv.web.pages import airlock as airlock_pages
     from trenv.web.pages import apidocs, home
 
@@ -66,11 +68,18 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     app.include_router(oauth.router, prefix=prefix.rstrip("/"))
     app.include_router(home.router, prefix=prefix.rstrip("/"))
     app.include_router(airlock_pages.router, prefix=prefix.rstrip("/"))
+    app.include_router(admin_pages.router, prefix=prefix.rstrip("/"))
     app.include_router(apidocs.router, prefix=api)
 
 
-def create_app(settings: Settings, identity: Identity | None = None) -> FastAPI:
-    """The service for ``settings``; ``identity`` defaults to the hub (HubIdentity)."""
+def create_app(
+    settings: Settings, identity: Identity | None = None, servers: ServerControl | None = None
+) -> FastAPI:
+    """The service for ``settings``; ``identity`` defaults to the hub (HubIdentity) and
+    ``servers`` (the notebook servers, seen and stopped) to the hub's API with the service's
+    own token."""
+    if servers is None:
+        servers = servers_from_env()
     if identity is None:
         from trenv.web.auth import HubIdentity
 
@@ -87,6 +96,7 @@ def create_app(settings: Settings, identity: Identity | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.identity = identity
+    app.state.servers = servers
     app.state.prefix = prefix
     app.state.cookies = CookieJar(load_cookie_key(settings.home))
     app.middleware("http")(_security_headers)

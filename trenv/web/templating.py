@@ -25,21 +25,28 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 class NavLink:
     label: str
     path: str  # relative to the prefix, e.g. "queue"
-    scope: str | None  # shown only to users with this scope; None: every signed-in user
+    # Shown only to users with this scope (or any of these scopes); None: every signed-in user.
+    scope: str | tuple[str, ...] | None
 
 
 # The header's links, in order. Routers add theirs here (pages may exist before their link).
 NAV: list[NavLink] = [
     NavLink("Queue", "queue", "custom:trenv:review"),
     NavLink("Requests", "requests", None),
-    NavLink("Admin", "admin", "custom:trenv:admin"),
+    NavLink("Admin", "admin", ("custom:trenv:admin", "custom:trenv:steward")),
 ]
 
 
 def nav_for(user: WebUser | None) -> list[NavLink]:
     if user is None:
         return []
-    return [link for link in NAV if link.scope is None or user.has(link.scope)]
+    return [link for link in NAV if _allowed(user, link.scope)]
+
+
+def _allowed(user: WebUser, scope: str | tuple[str, ...] | None) -> bool:
+    if scope is None:
+        return True
+    return any(user.has(s) for s in ((scope,) if isinstance(scope, str) else scope))
 
 
 def render(

@@ -15,14 +15,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from trenv.airlock import release as releasing
 from trenv.airlock import service
 from trenv.airlock.service import FileSpec
 from trenv.airlock.states import REVIEWABLE
-from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
+from trenv.errors import Forbidden, Invalid, NotFound
 from trenv.hub.launch import workspace_dir
 from trenv.registry.projects import list_projects, projects_for_user
 from trenv.store.models import Decision, ExportRequest, RequestState
@@ -34,15 +34,14 @@ from trenv.web.airlock_preview import (
     build_preview,
 )
 from trenv.web.api.airlock import create_project, zip_response
-from trenv.web.auth import CookieJar
 from trenv.web.deps import AppSettings, DbSession, Reviewer
-from trenv.web.oauth import _secure as secure_cookies
-from trenv.web.templating import render, templates
+from trenv.web.flash import act as _act
+from trenv.web.flash import page as _page
+from trenv.web.flash import url as _url
+from trenv.web.templating import templates
 from trenv.web.workspace_files import list_workspace_files
 
 router = APIRouter(include_in_schema=False)
-FLASH_COOKIE = "trenv-flash"
-FLASH_MAX_AGE = 120
 AGE_CHOICES = ((0, "any age"), (24, "over a day"), (72, "over 3 days"), (168, "over a week"))
 
 
@@ -72,59 +71,6 @@ def state_text(state: object) -> str:
 templates.env.filters.setdefault("age", age_text)
 templates.env.filters.setdefault("filesize", size_text)
 templates.env.filters.setdefault("state", state_text)
-
-
-# --- flash notices (post/redirect/get) -------------------------------------------------------
-
-
-def _jar(request: Request) -> CookieJar:
-    jar: CookieJar = request.app.state.cookies
-    return jar
-
-
-def _redirect(request: Request, to: str, kind: str, text: str, fix: str | None = None) -> Response:
-    response = RedirectResponse(to, status_code=303)
-    sealed = _jar(request).seal({"kind": kind, "text": text, "fix": fix})
-    response.set_cookie(
-        FLASH_COOKIE,
-        sealed,
-        max_age=FLASH_MAX_AGE,
-        path=request.app.state.prefix,
-        httponly=True,
-        secure=secure_cookies(request),  # as the session cookie: https behind the proxy
-        samesite="lax",
-    )
-    return response
-
-
-def _take_flash(request: Request) -> dict[str, Any] | None:
-    return _jar(request).open(request.cookies.get(FLASH_COOKIE), FLASH_MAX_AGE)
-
-
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    flash = _take_flash(request)
-    response = render(request, name, {**context, "flash": flash}, status_code=status_code)
-    if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path=request.app.state.prefix)
-    return response
-
-
-def _act(
-    request: Request, session: Session, action: Callable[[], str], back: str, failed: str
-) -> Response:
-    """Run ``action`` (which returns a confirmation); on a refusal undo everything it did
-    and go back to ``failed`` with the reason."""
-    try:
-        done = action()
-    except TrenvError as exc:
-        session.rollback()
-        return _redirect(request, failed, "fail", exc.problem, exc.fix)
-    return _redirect(request, back, "pass", done)
-
-
-def _url(request: Request, path: str) -> str:
-    prefix: str = request.app.state.prefix
-    return prefix + path
 
 
 # --- researcher: my requests, new request ----------------------------------------------------

@@ -1,0 +1,140 @@
+"""Grants of datasets to projects, with the four-eyes rule of :mod:`trenv.registry.grants`.
+
+A steward or administrator proposes; a data controller of the supplier, another person,
+approves; the proposer can never approve. The page offers the buttons, the registry decides:
+a refusal comes back as a notice on this page and nothing is written.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from trenv.errors import Forbidden, Invalid
+from trenv.registry import datasets, grants, projects
+from trenv.store.models import Grant, GrantStatus, ProjectStatus
+from trenv.web.auth import WebUser
+from trenv.web.deps import CurrentUser, DbSession
+from trenv.web.flash import act, page, url
+from trenv.web.pages.admin.common import (
+    Governance,
+    controlled_suppliers,
+    field,
+    is_governance,
+    optional_date,
+)
+
+router = APIRouter(include_in_schema=False)
+STATUSES = [s.value for s in GrantStatus]
+
+
+def _visible_grants(session: Session, user: WebUser) -> tuple[list[Grant], list[int]]:
+    """Stewards and admins see every grant; a data controller those of their suppliers."""
+    controls = controlled_suppliers(session, user.name)
+    every = grants.list_grants(session)
+    if is_governance(user):
+        return every, controls
+    if not controls:
+        raise Forbidden(
+            f"{user.name!r} is not a steward, administrator or data controller.",
+            "Grants are managed by stewards and approved by the suppliers' data controllers.",
+        )
+    return [g for g in every if g.dataset.supplier_id in controls], controls
+
+
+@router.get("/admin/grants", response_class=HTMLResponse)
+def grant_list(
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    project: str = "",
+    status: str = "",
+) -> Response:
+    shown, controls = _visible_grants(session, user)
+    if project:
+        shown = [g for g in shown if g.project.slug == project]
+    if status in STATUSES:
+        shown = [g for g in shown if g.status.value == status]
+    return page(
+        request,
+        "admin/grants.html",
+        {
+            "title": "Data grants",
+            "grants": list(reversed(shown)),
+            "controls": controls,
+            "may_propose": is_governance(user),
+            "projects": [
+                p.slug for p in projects.list_projects(session) if p.status == ProjectStatus.active
+            ],
+            "datasets": [
+                d.reference
+                for d in datasets.list_datasets(session)
+                if d.status.value == "available"
+            ],
+            "filters": {"project": project, "status": status},
+            "statuses": STATUSES,
+        },
+    )
+
+
+@router.post("/admin/grants")
+async def grant_propose(request: Request, user: Governance, session: DbSession) -> Response:
+    form = await request.form()
+    back = url(request, "admin/grants")
+
+    def action() -> str:
+        columns_text = field(form, "columns")
+        columns = [c.strip() for c in columns_text.split(",") if c.strip()] or None
+        grant = grants.propose_grant(
+            session,
+            proposer=user.name,
+            project=field(form, "project"),
+            dataset=field(form, "dataset"),
+            columns=columns,
+            expires_on=optional_date(form, "expires_on", "expiry date"),
+        )
+        return (
+            f"Grant #{grant.id} proposed. It takes effect once a data controller of "
+            f"{grant.dataset.supplier.slug} (not you) approves it."
+        )
+
+    return act(request, session, action, back, back)
+
+
+@router.post("/admin/grants/{grant_id}/approve")
+def grant_approve(
+    request: Request, grant_id: int, user: CurrentUser, session: DbSession
+) -> Response:
+    back = url(request, "admin/grants")
+    _visible_grants(session, user)  # 403 for people who have no business here at all
+
+    def action() -> str:
+        grant = grants.approve_grant(session, approver=user.name, grant_id=grant_id)
+        return (
+            f"Grant #{grant_id} is in effect: {grant.project.slug} may use "
+            f"{grant.dataset.reference} once the data is published for it."
+        )
+
+    return act(request, session, action, back, back)
+
+
+@router.post("/admin/grants/{grant_id}/revoke")
+async def grant_revoke(
+    request: Request, grant_id: int, user: CurrentUser, session: DbSession
+) -> Response:
+    form = await request.form()
+    back = url(request, "admin/grants")
+    _visible_grants(session, user)
+
+    def action() -> str:
+        reason = field(form, "reason")
+        if not reason:
+            raise Invalid("a revocation needs a reason.", "Say why, for the audit trail.")
+        grant = grants.revoke_grant(session, actor=user.name, grant_id=grant_id, reason=reason)
+        return (
+            f"Grant #{grant_id} revoked. No server of {grant.project.slug} starts with its "
+            "current data view until the view is published again without it."
+        )
+
+    return act(request, session, action, back, back)
