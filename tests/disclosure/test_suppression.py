@@ -188,3 +188,37 @@ def test_audit_tolerates_rounding_noise_in_float_margins() -> None:
     )
     assert result.method.tolist() == ["lp"] * 4
     np.testing.assert_allclose(result.upper, [3e7 + 0.3, 3e7 + 0.3, 4e7 + 0.4, 6e7 + 0.6])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_point_certificates_give_the_exact_verdicts(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batch programmes settle cells with feasible points (inner bounds of the intervals);
+    # the suppression they lead to must be the one the per-cell exact programmes give.
+    import trenv.disclosure.suppression as suppression
+
+    rng = np.random.default_rng(100 + seed)
+    r, c = rng.integers(3, 9), rng.integers(3, 9)
+    full = _with_margins(rng.pareto(1.2, size=(r, c)) * 50 + rng.random((r, c)))
+    primary = np.zeros(full.shape, dtype=bool)
+    primary[:r, :c] = rng.random((r, c)) < 0.2
+    args = (
+        full.ravel(),
+        primary.ravel(),
+        table_relations(r, c),
+        np.zeros(full.size),
+        np.full(full.size, np.inf),
+        0.25 * np.abs(full.ravel()),
+        50,
+    )
+    supp, result = secondary_suppression(*args, shape=full.shape)
+    monkeypatch.setattr(suppression, "POINT_ROUNDS", 0)
+    exact_supp, exact = secondary_suppression(*args, shape=full.shape)
+    np.testing.assert_array_equal(supp, exact_supp)
+    assert result.ok == exact.ok
+    # Every interval is inside the true one (a certificate, never an overstatement).
+    truth = _independent_intervals(full, supp.reshape(full.shape))
+    for cell, lo, hi in zip(result.cells, result.lower, result.upper, strict=True):
+        t_lo, t_hi = truth[int(cell)]
+        assert lo >= t_lo - 1e-6 and hi <= t_hi + 1e-6

@@ -103,3 +103,34 @@ def feasible_intervals(
         if -1.0 in sides:
             hi[t] = total_hi
     return lo, hi
+
+
+def feasible_point(
+    a_eq: sparse.csr_matrix,
+    b_eq: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    objective: np.ndarray,
+) -> np.ndarray | None:
+    """A point of ``{x : a_eq x = b_eq, lower <= x <= upper}`` minimising ``objective @ x``
+    (one programme for many cells: every coordinate of a feasible point is a value the
+    intruder cannot rule out), or None when the objective is unbounded.
+
+    Raises ValueError if the facts are inconsistent.
+    """
+    bounds = [
+        (None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
+        for a, b in zip(lower.tolist(), upper.tolist(), strict=True)
+    ]
+    res = linprog(
+        objective,
+        A_eq=a_eq if a_eq.shape[0] else None,
+        b_eq=b_eq if a_eq.shape[0] else None,
+        bounds=bounds,
+        method="highs",
+    )
+    if res.status == 0:
+        return np.asarray(res.x, dtype=float)
+    if res.status == 3:
+        return None
+    raise ValueError(f"published facts are inconsistent: {res.message}")
