@@ -25,9 +25,9 @@ from trenv.hub.process import public_url, start_hub, stop_hub
 from trenv.images import build_image
 from trenv.images.engine import ensure_engine
 from trenv.images.paths import repo_root
-from trenv.registry import credentials, images, projects, users
+from trenv.registry import credentials, datasets, images, organisations, projects, users
 from trenv.store import dispose_engines, transaction, upgrade
-from trenv.store.models import GlobalRole, MemberRole
+from trenv.store.models import Classification, GlobalRole, MemberRole
 
 PASSWORD = "a long test passphrase"
 
@@ -110,19 +110,28 @@ def hub(tmp_path_factory: pytest.TempPathFactory, notebook_image_id: str) -> Ite
 def _populate(settings: Settings, image_id: str) -> dict[str, str]:
     """rosa works on proj-a, bob on proj-b; old-project has ended; proj-u's image is not
     approved. nina (never running a server) is in proj-b, old-project and proj-u. chris and
-    cleo are output checkers, members of no project."""
+    cleo are output checkers, members of no project. sara is a data steward and dora the
+    data controller of the prosecution service ('om'), which supplies convictions@1."""
     op = "operator:test"
     totp: dict[str, str] = {}
     with transaction(settings) as session:
-        for name in ("rosa", "bob", "nina", "adam", "chris", "cleo"):
+        for name in ("rosa", "bob", "nina", "adam", "chris", "cleo", "sara", "dora"):
             roles = {
                 "adam": {GlobalRole.admin},
                 "chris": {GlobalRole.checker},
                 "cleo": {GlobalRole.checker},
+                "sara": {GlobalRole.steward},
             }.get(name, set())
             users.add_user(session, actor=op, username=name, roles=roles)
             credentials.set_password(session, actor=op, username=name, password=PASSWORD)
             totp[name] = credentials.enrol_totp(session, actor=op, username=name)
+        organisations.add_organisation(session, actor=op, slug="om", name="Openbaar Ministerie")
+        organisations.add_controller(session, actor=op, slug="om", username="dora")
+        datasets.register_dataset(
+            session, actor=op, supplier="om", name="convictions", version="1",
+            classification=Classification.special_category, row_count=1000, sha256="a" * 64,
+            codebook={"columns": {"person": {}, "offence": {}, "sentence_days": {}}},
+        )  # fmt: skip
         images.record_image(session, actor=op, name="trenv/notebook", tag="pytest", digest=image_id)
         images.approve_image(session, approver="adam", reference="trenv/notebook:pytest")
         images.record_image(session, actor=op, name="trenv/unapproved", tag="1", digest=image_id)

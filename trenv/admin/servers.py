@@ -108,7 +108,9 @@ class HubServers:
                 "GET", "/users", params={"state": "active", "offset": offset, "limit": PAGE}
             )
             if reply.status_code != 200:
-                raise HubUnavailable(f"the hub refused to list servers ({reply.status_code}).")
+                raise HubUnavailable(
+                    f"the hub refused to list servers ({reply.status_code}: {reply.text[:200]})."
+                )
             models = reply.json()
             if isinstance(models, dict):  # a paginated reply
                 models = models.get("items", [])

@@ -74,6 +74,7 @@ def service_role() -> dict[str, Any]:
     return {
         "name": "trenv-service",
         "description": "The trenv web service: identify users, see and stop servers.",
-        "scopes": ["read:users", "read:servers", "servers", "read:roles:users"],
+        # list:users: the admin pages list the running servers (GET /users?state=active).
+        "scopes": ["list:users", "read:users", "read:servers", "servers", "read:roles:users"],
         "services": [SERVICE_NAME],
     }
