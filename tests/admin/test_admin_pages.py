@@ -110,6 +110,8 @@ def test_a_steward_sees_data_and_grants_but_not_people_or_project_forms(site: Si
                  "admin/usage", "admin/audit", "admin/projects/reoffending"):  # fmt: skip
         assert site.get(path, "stella").status_code == 200, path
     assert site.get("admin/people", "stella").status_code == 403
+    assert f'href="{P}admin/people"' not in site.get("admin", "stella").text
+    assert f'href="{P}admin/people"' in site.get("admin", "adam").text
     assert site.get("admin/projects/reoffending/close", "stella").status_code == 403
     project = site.get("admin/projects/reoffending", "stella").text
     assert "Add member" not in project and "Close project" not in project
