@@ -220,6 +220,8 @@ def test_notebook_save_works_and_oversized_uploads_are_refused(lab: Lab) -> None
     saved = lab.put("api/contents/analysis.ipynb", {"type": "notebook", "content": notebook})
     assert saved.status_code == 201, saved.text
     assert lab.get("api/contents/analysis.ipynb").json()["content"]["nbformat"] == 4
+    # The routes behind the contents route (checkpoints, trust) are jupyter_server's still.
+    assert lab.get("api/contents/analysis.ipynb/checkpoints").json()[0]["id"] == "checkpoint"
 
     big = base64.b64encode(b"x" * (11 * 1024 * 1024)).decode()
     model = {"type": "file", "format": "base64", "content": big}

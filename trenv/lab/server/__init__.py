@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp
-from jupyter_server.services.contents.handlers import path_regex
+from jupyter_server.services.contents import handlers as contents_handlers
 from jupyter_server.utils import url_path_join
 
 from trenv.lab.server.config import TrenvLab
@@ -34,10 +34,14 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     web_app = serverapp.web_app
     base_url: str = web_app.settings["base_url"]
     web_app.settings["trenv_lab"] = config
+    # jupyter_server's contents routes in their order (checkpoints and trust before the
+    # catch-all contents route), with the contents handler swapped for the guarded one.
+    # add_handlers puts them in front of jupyter_server's own routes for the same paths.
+    original = contents_handlers.ContentsHandler
     contents: list[tuple[str, Any]] = [
-        (url_path_join(base_url, f"/api/contents{path_regex}"), GuardedContentsHandler)
+        (url_path_join(base_url, pattern), GuardedContentsHandler if h is original else h)
+        for pattern, h, *_ in contents_handlers.default_handlers
     ]
-    # add_handlers puts these in front of jupyter_server's own routes for the same paths.
     web_app.add_handlers(".*$", [*contents, *handlers(base_url)])
     refuse_downloads(web_app, base_url)
     serverapp.log.info(
