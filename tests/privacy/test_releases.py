@@ -137,7 +137,8 @@ def test_sum_and_mean_with_bounds(justice: Path, data: pl.DataFrame) -> None:
         )
     )
     assert isinstance(s.value, float)
-    assert s.value == pytest.approx(clipped.sum(), abs=1e-2)
+    # Within 8 sigma of the noise (sigma is about 0.007 here): never a chance failure.
+    assert s.value == pytest.approx(clipped.sum(), abs=8 * s.noise_scale["sum"])
     m = release(
         spec(
             justice,
