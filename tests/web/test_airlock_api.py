@@ -26,7 +26,7 @@ from trenv import audit
 from trenv.airlock.bundle import verify_bundle
 from trenv.airlock.service import frozen_bytes
 from trenv.config import Settings
-from trenv.registry import projects
+from trenv.registry import projects, users
 from trenv.store.models import MemberRole
 
 
@@ -393,3 +393,11 @@ def test_forwarded_for_cannot_fake_being_outside(w: World) -> None:
     )  # fmt: skip
     problem(forged, 403, "container")
     assert INSIDE[0].startswith("172.30.")
+
+
+def test_a_deactivated_account_is_refused_even_with_a_valid_hub_token(w: World, tx: Tx) -> None:
+    assert w.call("GET", "/requests", "t-rita").status_code == 200
+    with tx() as session:
+        users.set_active(session, actor=OPERATOR, username="rita", active=False)
+    problem(w.call("GET", "/requests", "t-rita"), 403, "deactivated")
+    problem(w.call("GET", "/requests", "srv-rita"), 403, "deactivated")

@@ -18,11 +18,13 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv.config import Settings
 from trenv.errors import Forbidden
 from trenv.store.engine import transaction
+from trenv.store.models import User
 from trenv.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, CookieJar, Identity, WebUser
 
 REVIEW = "custom:trenv:review"
@@ -58,6 +60,13 @@ def request_token(request: Request) -> tuple[str | None, bool]:
     return None, False
 
 
+def _deactivated(settings: Settings, username: str) -> bool:
+    """True when the registry knows ``username`` and has deactivated the account."""
+    with transaction(settings) as session:
+        active = session.scalar(select(User.active).where(User.username == username))
+    return active is False
+
+
 def _check_same_origin(request: Request) -> None:
     """Cookie-authenticated writes must come from our own pages.
 
@@ -82,6 +91,9 @@ async def optional_user(request: Request) -> WebUser | None:
     user = await get_identity(request).user_for_token(token) if token else None
     if user is not None and from_cookie:
         _check_same_origin(request)
+    if user is not None and _deactivated(get_settings(request), user.name):
+        # A hub token outlives a deactivation (and the hub's cache); the registry decides.
+        raise Forbidden(f"account {user.name!r} is deactivated.", "Ask an administrator.")
     request.state.user = user
     return user
 
