@@ -5,6 +5,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { Notification } from '@jupyterlab/apputils';
 import { getConfig } from './api';
 import { installCopyGuard } from './copyguard';
+import { installDownloadGuard } from './downloadguard';
 import { OutputsPanel } from './panel';
 
 const SHOW_OUTPUTS = 'trenv:show-outputs';
@@ -27,7 +28,9 @@ const outputsPlugin: JupyterFrontEndPlugin<void> = {
 
 const copyGuardPlugin: JupyterFrontEndPlugin<void> = {
   id: 'trenv-lab:copy-guard',
-  description: 'Refuses copying more than the policy allows out of outputs and file views.',
+  description:
+    'Refuses copying more than the policy allows out of outputs and file views, and ' +
+    'download links made in the browser (data: and blob: URLs).',
   autoStart: true,
   activate: (app: JupyterFrontEnd): void => {
     let limit = LIMIT_BEFORE_CONFIG;
@@ -41,6 +44,13 @@ const copyGuardPlugin: JupyterFrontEndPlugin<void> = {
             'Outputs panel.',
           { autoClose: 8000 }
         )
+    );
+    installDownloadGuard(() =>
+      Notification.warning(
+        'Download refused: files leave the research environment only through the airlock ' +
+          '(tre.save(...) and the Outputs panel).',
+        { autoClose: 8000 }
+      )
     );
     getConfig()
       .then(config => {

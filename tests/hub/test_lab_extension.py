@@ -263,4 +263,19 @@ def test_long_copies_out_of_outputs_are_blocked_short_ones_pass(
     time.sleep(0.5)
     assert page.evaluate("navigator.clipboard.readText()").strip() == SHORT
     assert page.evaluate("document.body.dataset.trenvCopyBlocked") == "1"
+
+    # A download link an output could carry (data: URL) is refused in the browser too.
+    page.evaluate(DOWNLOAD_LINK)
+    page.click("#trenv-test-download")
+    assert page.evaluate("document.body.dataset.trenvDownloadBlocked") == "1"
     page.context.close()
+
+
+DOWNLOAD_LINK = """() => {
+  const a = document.createElement('a');
+  a.id = 'trenv-test-download';
+  a.href = 'data:text/csv;base64,YSxiCjEsMgo=';
+  a.download = 'table.csv';
+  a.textContent = 'download the table';
+  document.querySelector('.jp-OutputArea-output').append(a);
+}"""
