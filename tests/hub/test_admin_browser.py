@@ -76,6 +76,19 @@ def test_create_project_and_add_a_member(hub: Hub, browser: Browser) -> None:  #
     shown = _submit(page, "form[action$='/members']")
     assert "nina is a lead of proj-new." in shown
     screenshot(page, "admin-project")
+    page.goto(f"{hub.url}{ADMIN}/people/nina")
+    screenshot(page, "admin-person")
+    page.goto(f"{hub.url}{ADMIN}/data")
+    screenshot(page, "admin-data")
+    page.context.close()
+    # The new member finds the project in the hub's start form.
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{hub.url}/hub/login")
+    screenshot(page, "researcher-login")
+    hub_login(page, hub.url, "nina", PASSWORD, hub.totp["nina"])
+    page.goto(f"{hub.url}/hub/spawn")
+    assert "Sentencing and reoffending" in page.content()
+    screenshot(page, "researcher-spawn")
     page.context.close()
     with transaction(hub.settings) as session:
         project = projects.get_project(session, "proj-new")

@@ -104,6 +104,8 @@ def _approve_every_file(page: Page, hub: Hub, request_id: int, checker: str) -> 
         form.locator("textarea[name=comment]").fill(f"{checker}: all cells have 10+ people")
         form.locator("button[type=submit]").click()
         page.wait_for_load_state("networkidle")
+    if checker == "cleo":
+        screenshot(page, "checker-decided")
 
 
 def test_request_from_the_container_reviewed_in_the_browser_and_released(
@@ -141,8 +143,11 @@ def test_request_from_the_container_reviewed_in_the_browser_and_released(
     assert "container" in refusal["problem"]
 
     page = _login(browser, hub, "rosa")
+    page.goto(f"{hub.url}/services/trenv/requests")
+    screenshot(page, "researcher-requests")
     page.goto(f"{hub.url}/services/trenv/requests/{request_id}")
     assert "approved" in page.content()
+    screenshot(page, "researcher-approved")
     page.click("form[action$='/release'] button")
     page.wait_for_load_state("networkidle")
     screenshot(page, "researcher-released")

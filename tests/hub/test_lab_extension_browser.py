@@ -211,6 +211,7 @@ def test_download_menu_items_are_absent(
     page.wait_for_selector(".lm-Menu", timeout=10_000)
     labels = _menu_labels(page)
     assert "Save" in " ".join(labels), labels  # the menu is there...
+    screenshot(page, "lab-file-menu")
     assert "Download" not in labels and "Save and Export Notebook As" not in labels, labels
     page.keyboard.press("Escape")
 
