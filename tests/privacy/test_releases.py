@@ -229,6 +229,19 @@ def test_grouped_histogram_covers_keys_times_bins(justice: Path, data: pl.DataFr
     assert frame["count"].to_list() == [int((theft < 60).sum()), int((theft >= 60).sum()), 0, 0]
 
 
+def test_histogram_of_a_date_column_counts_calendar_years(tmp_path: Path) -> None:
+    # Integer edges on a date column count calendar years (the decimal year), so a DP
+    # series over years needs no year column in the data.
+    dates = pl.date_range(pl.date(2019, 1, 1), pl.date(2021, 12, 31), "1d", eager=True)
+    frame = pl.DataFrame({"pid": [f"p{i}" for i in range(dates.len())], "reported": dates})
+    path = tmp_path / "reports.parquet"
+    frame.write_parquet(path)
+    r = release(spec(path, statistic="histogram", column="reported", bins=[2019, 2020, 2021, 2022]))
+    assert r.frame()["count"].to_list() == [365, 366, 365]  # 2020 is a leap year
+    with pytest.raises(Invalid, match="numeric"):
+        release(spec(path, statistic="sum", column="reported", bounds=(0, 1)))
+
+
 def test_grouped_quantile_splits_rho(justice: Path) -> None:
     r = release(
         spec(

@@ -156,9 +156,11 @@ def check_against_schema(spec: QuerySpec) -> pl.Schema:
                 f"unknown column {col!r} in {spec.dataset.name}.",
                 f"Use one of: {', '.join(schema.names())}.",
             )
-    if spec.column is not None and not schema[spec.column].is_numeric():
+    dated = spec.statistic == "histogram" and schema.get(spec.column or "") == pl.Date
+    if spec.column is not None and not schema[spec.column].is_numeric() and not dated:
         raise Invalid(
             f"column {spec.column!r} is {schema[spec.column]}, not numeric.",
-            f"Statistic {spec.statistic!r} needs a numeric column.",
+            f"Statistic {spec.statistic!r} needs a numeric column (a histogram also takes "
+            "a date column, binned by its decimal year: bins=[2019, 2020, 2021]).",
         )
     return schema
