@@ -6,20 +6,25 @@ safe result with its output record. Results here are advisory: the airlock re-ch
 
 from trenv.lab import dp
 from trenv.lab.describe import describe
+from trenv.lab.export import ExportError, ExportRequest, export_request, request_export
 from trenv.lab.figures import bar, hist
 from trenv.lab.models import model_summary
 from trenv.lab.outputs import Output, outputs, save
 from trenv.lab.tables import crosstab, pivot_table
 
 __all__ = [
+    "ExportError",
+    "ExportRequest",
     "Output",
     "bar",
     "crosstab",
     "describe",
     "dp",
+    "export_request",
     "hist",
     "model_summary",
     "outputs",
     "pivot_table",
+    "request_export",
     "save",
 ]
