@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.hub.conftest import PASSWORD, Hub, run
-from tests.support.browser import browser, hub_login, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import hub_login, screenshot
 from trenv import audit
 from trenv.registry import grants, images, projects
 from trenv.store import dispose_engines, transaction
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(600)
 ADMIN = "/services/trenv/admin"
 
 
-def _login(browser: Browser, hub: Hub, user: str) -> Page:  # noqa: F811
+def _login(browser: Browser, hub: Hub, user: str) -> Page:
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     hub_login(page, hub.url, user, PASSWORD, hub.totp[user])
     return page
@@ -61,7 +61,7 @@ def bob_at_work(hub: Hub) -> Iterator[None]:
     hub.stop("bob")
 
 
-def test_create_project_and_add_a_member(hub: Hub, browser: Browser) -> None:  # noqa: F811
+def test_create_project_and_add_a_member(hub: Hub, browser: Browser) -> None:
     page = _login(browser, hub, "adam")
     page.goto(f"{hub.url}{ADMIN}/projects")
     page.fill("input[name=slug]", "proj-new")
@@ -98,7 +98,7 @@ def test_create_project_and_add_a_member(hub: Hub, browser: Browser) -> None:  #
 
 def test_grant_proposed_by_the_steward_and_approved_by_the_controller(
     hub: Hub,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     with transaction(hub.settings) as session:
         if not any(p.slug == "proj-new" for p in projects.list_projects(session)):
@@ -133,7 +133,7 @@ def test_grant_proposed_by_the_steward_and_approved_by_the_controller(
 
 def test_admin_reads_the_package_list_and_approves_an_image(
     hub: Hub,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     with transaction(hub.settings) as session:
         built = images.get_image(session, "trenv/notebook:pytest")
@@ -161,7 +161,7 @@ def test_admin_reads_the_package_list_and_approves_an_image(
 def test_close_a_project_with_a_running_server(
     hub: Hub,
     bob_at_work: None,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     assert hub.settings.workspaces_dir is not None and hub.settings.retention_dir is not None
     workspace = hub.settings.workspaces_dir / "proj-b" / "bob"

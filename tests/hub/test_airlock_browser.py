@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.hub.conftest import PASSWORD, Hub, run
-from tests.support.browser import browser, hub_login, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import hub_login, screenshot
 from trenv.airlock.bundle import RECORD_NAME, verify_bundle
 
 pytestmark = pytest.mark.timeout(600)
@@ -82,7 +82,7 @@ def rosa_server(hub: Hub) -> Iterator[docker.models.containers.Container]:
     hub.stop("rosa")
 
 
-def _login(browser: Browser, hub: Hub, user: str) -> Page:  # noqa: F811
+def _login(browser: Browser, hub: Hub, user: str) -> Page:
     page = browser.new_context(accept_downloads=True).new_page()
     hub_login(page, hub.url, user, PASSWORD, hub.totp[user])
     return page
@@ -111,7 +111,7 @@ def _approve_every_file(page: Page, hub: Hub, request_id: int, checker: str) -> 
 def test_request_from_the_container_reviewed_in_the_browser_and_released(
     hub: Hub,
     rosa_server: docker.models.containers.Container,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     # Run as a file (like a script in the workspace) so the record names the calling line.
     runner = f"open('/tmp/analysis.py', 'w').write({SAVE_AND_REQUEST!r})\n"

@@ -20,7 +20,7 @@ import requests
 from playwright.sync_api import Browser, Page
 
 from tests.hub.conftest import PASSWORD, Hub, run
-from tests.support.browser import browser, hub_login, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import hub_login, screenshot
 from trenv.hub.launch import project_data_dir
 
 pytestmark = pytest.mark.timeout(600)
@@ -154,7 +154,7 @@ def test_notebook_save_and_ordinary_reads_still_work(hub: Hub, rosa_token: str) 
     assert config["project"] == "proj-a" and config["policy"].startswith("sacro")
 
 
-def _open_lab(browser: Browser, hub: Hub, path: str) -> Page:  # noqa: F811
+def _open_lab(browser: Browser, hub: Hub, path: str) -> Page:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=hub.url)
     page = context.new_page()
@@ -173,7 +173,7 @@ def _open_lab(browser: Browser, hub: Hub, path: str) -> Page:  # noqa: F811
 def test_outputs_panel_lists_the_output_and_submits_a_request(
     hub: Hub,
     rosa_server: docker.models.containers.Container,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     page = _open_lab(browser, hub, "")
     page.click("li.lm-TabBar-tab[data-id='trenv-outputs-panel']")
@@ -203,7 +203,7 @@ def _menu_labels(page: Page) -> list[str]:
 def test_download_menu_items_are_absent(
     hub: Hub,
     rosa_server: docker.models.containers.Container,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     page = _open_lab(browser, hub, "tree/copytest.ipynb")
     page.wait_for_selector(".jp-OutputArea-output", timeout=60_000)
@@ -242,7 +242,7 @@ SELECT_OUTPUT = """(index) => {
 def test_long_copies_out_of_outputs_are_blocked_short_ones_pass(
     hub: Hub,
     rosa_server: docker.models.containers.Container,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     page = _open_lab(browser, hub, "tree/copytest.ipynb")
     page.wait_for_function(
