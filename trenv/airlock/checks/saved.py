@@ -24,7 +24,7 @@ from trenv.airlock.checks.patterns import PSEUDONYM, is_identifier_name
 from trenv.airlock.checks.tabular import MICRODATA_ROWS
 from trenv.airlock.intake import FrozenFile
 from trenv.disclosure.policy import load_policy
-from trenv.disclosure.recheck import CELL_RULES, recheck
+from trenv.disclosure.recheck import RECHECKED, recheck
 from trenv.disclosure.record import CellTable, OutputRecord
 
 _PUBLISHED_BUT = " is published but "
@@ -253,7 +253,7 @@ def _notebook_verdicts(record: OutputRecord, where: dict[int, Pos]) -> list[Find
     }
     out = []
     for v in record.rules:
-        if v.rule_id in CELL_RULES or v.status == "pass":
+        if v.rule_id in RECHECKED or v.status == "pass":
             continue
         status = "fail" if v.rule_id == "differencing" and v.status == "fail" else "review"
         pos = []
