@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from trenv.differencing import differencing_findings
 from trenv.disclosure.differencing import Ledger
 from trenv.disclosure.record import OutputRecord, RuleVerdict
 from trenv.lab import session
@@ -27,7 +28,8 @@ def with_differencing(record: OutputRecord) -> OutputRecord:
     suppressed cell down?"""
     if record.kind != "table":
         return record
-    findings = saved_ledger().check(record)
+    # Tables about other data (contradicting totals) are left out, not combined.
+    findings = differencing_findings(saved_ledger().records, record)
     verdict = RuleVerdict(
         rule_id="differencing",
         action="suppress",
