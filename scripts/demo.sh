@@ -14,8 +14,11 @@ case "${1:-start}" in
     "$TRENV" demo seed
     "$TRENV" demo image
     "$TRENV" demo logins
+    "$TRENV" demo data            # synth -> ingest -> link -> grants -> budgets -> publish
+    "$TRENV" demo notebooks       # notebooks/ into rosa's workspace
     "$TRENV" hub start
     "$TRENV" hub check-network >/dev/null
+    "$TRENV" demo request         # notebook 1 run in rosa's server: a request for the checkers
     "$TRENV" audit verify
     cat <<MSG
 
@@ -23,6 +26,9 @@ trenv demo is running at http://127.0.0.1:8000
   accounts:  rosa (researcher), chris and cleo (output checkers), adam (admin),
              stella (steward), carl (data controller)
   logins:    $TRENV_HOME/credentials.json (passwords, TOTP secrets, hub API token)
+  project:   reoffending-demo, linked synthetic sources published; rosa's workspace holds
+             notebooks/ (reoffending, forensic drugs, cybercrime with DP); an export request
+             of rosa's waits in the checkers' queue (log in as chris or cleo)
   a code:    .venv/bin/python -c "import pyotp,json; print(pyotp.TOTP(json.load(open('$TRENV_HOME/credentials.json'))['users']['rosa']['totp_secret']).now())"
   stop it:   make demo-stop
 MSG

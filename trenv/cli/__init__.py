@@ -22,6 +22,7 @@ from trenv.cli.common import (
     print_table,
     session_scope,
     state,
+    user_errors,
 )
 from trenv.cli.data import data_app, project_close
 from trenv.cli.data_catalogue import dataset_app, grant_app, image_app
@@ -185,6 +186,50 @@ def demo_image(
     with session_scope() as session:
         demo.use_image(session, built.reference, built.digest, built.labels)
     ok(f"project {demo.PROJECT} runs on {built.reference} ({built.digest[:19]}…)")
+
+
+@demo_app.command("data")
+def demo_data_cmd(
+    persons: int = typer.Option(200_000, "--persons", help="Size of the synthetic population."),
+) -> None:
+    """Synthesise, ingest, link, grant (steward + controller), budget and publish the demo
+    project's data (safe to run again)."""
+    from trenv import demo_data
+
+    with user_errors():
+        prepared = demo_data.prepare(state.settings, demo.PROJECT, persons=persons)
+    done = "; ".join(prepared.created) or "no changes"
+    ok(f"{demo.PROJECT} has {', '.join(prepared.datasets)} published ({done})")
+
+
+@demo_app.command("notebooks")
+def demo_notebooks_cmd() -> None:
+    """Copy the research notebooks into rosa's workspace of the demo project."""
+    from trenv.demo_notebooks import copy_to_workspace
+
+    copied = copy_to_workspace(state.settings, demo.PROJECT, "rosa")
+    ok(f"notebooks in rosa's workspace ({len(copied)} copied, the others were there)")
+
+
+@demo_app.command("request")
+def demo_request_cmd() -> None:
+    """Make sure an export request of rosa's waits for the checkers: run notebook 1 in her
+    own server (spawned through the running hub's API) unless one already waits."""
+    from trenv.cli.hub import operator_token
+    from trenv.demo_notebooks import HubOperator, ensure_waiting_request
+    from trenv.hub.process import public_url
+    from trenv.images.engine import ensure_engine
+
+    settings = state.settings
+    hub = HubOperator(public_url(settings), operator_token(settings))
+    with user_errors():
+        request_id, created = ensure_waiting_request(
+            settings, hub, ensure_engine(), demo.PROJECT, "rosa"
+        )
+    ok(
+        f"export request #{request_id} waits in the checkers' queue"
+        + ("" if created else " (already there)")
+    )
 
 
 def main() -> None:
