@@ -1,4 +1,4 @@
-"""Differencing over a project's tables of different data (trenv.differencing).
+"""Differencing over a project's tables of different data (trenv.disclosure.populations).
 
 Two tables of the same people combine; a table of other data (its totals contradict) is
 left out instead of making the combined programme infeasible.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trenv.differencing import differencing_findings
 from trenv.disclosure import check_table
+from trenv.disclosure.populations import differencing_findings, near_populations
 from trenv.disclosure.record import OutputRecord
 
 
@@ -37,3 +37,18 @@ def test_tables_of_other_data_are_left_out_and_the_same_data_still_combines() ->
     # With a table of other data in between, the leak is still found, and nothing crashes.
     assert differencing_findings([two_way, other], by_region)
     assert differencing_findings([other], two_way) == []
+
+
+def test_two_tables_of_populations_a_few_people_apart_are_flagged() -> None:
+    data = people()
+    everyone = record(data, "region")
+    # The same table without two people of the east region: their region is revealed.
+    all_but_two = record(data[~data.person.isin(["p160", "p161"])], "region")  # both east
+    problems = near_populations([everyone], all_but_two)
+    assert len(problems) == 1 and "east" in problems[0] and "isolates 2 people" in problems[0]
+    # A table of the same population, or of a subset that shares only equal cells, is not.
+    assert near_populations([everyone], record(data, "region")) == []
+    assert near_populations([everyone], record(data[data.region != "east"], "region")) == []
+    # Theft only: east differs by its 3 fraud cases, which a suppressed cell was hiding.
+    (theft,) = near_populations([everyone], record(data[data.offence == "theft"], "region"))
+    assert "isolates 3 people" in theft

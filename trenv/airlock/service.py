@@ -34,9 +34,9 @@ from trenv.airlock.permissions import Actor, RequestFacts
 from trenv.airlock.states import EDITABLE, Move, next_state
 from trenv.airlock.store import ContentStore
 from trenv.config import Settings
-from trenv.differencing import differencing_findings
 from trenv.disclosure.differencing import Ledger
 from trenv.disclosure.policy import load_policy
+from trenv.disclosure.populations import differencing_findings, near_populations
 from trenv.disclosure.record import OutputRecord
 from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
 from trenv.hub.launch import workspace_dir
@@ -411,6 +411,15 @@ def with_server_differencing(
             ),
         )
     findings = [*check.findings, extra]
+    near = near_populations(ledger.records, new)
+    if near:
+        findings.append(
+            Finding(
+                rule_id="population-difference",
+                status="fail",
+                message="; ".join(near[:20]),
+            )
+        )
     return check.model_copy(
         update={"findings": findings, "status": worst(f.status for f in findings)}
     )

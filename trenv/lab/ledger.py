@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from trenv.differencing import differencing_findings
 from trenv.disclosure.differencing import Ledger
+from trenv.disclosure.populations import differencing_findings
 from trenv.disclosure.record import OutputRecord, RuleVerdict
 from trenv.lab import session
 

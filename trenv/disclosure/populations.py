@@ -1,0 +1,86 @@
+"""Differencing across a project's tables when they are not all about the same data.
+
+``trenv.disclosure.differencing.Ledger`` treats every comparable count or sum table as a
+fact about one population. A project's tables are often about different ones (a follow-up
+cohort, a subset of seizures): their totals contradict each other and the combined linear
+programme is infeasible, which the engine reports as ``ValueError("published facts are
+inconsistent")``. Tables that contradict each other cannot describe the same people, so
+combining them tells an attacker nothing; the new table is then checked against the
+largest group of earlier tables (newest first) that is consistent with it.
+
+Used by the notebook (``trenv.lab.ledger``) and the airlock (``trenv.airlock.service``), so
+both see the same verdict. Depends on ``trenv.disclosure`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trenv.disclosure.differencing import Finding, Ledger
+from trenv.disclosure.record import OutputRecord
+
+INCONSISTENT = "published facts are inconsistent"
+
+
+def _inconsistent(error: ValueError) -> bool:
+    return INCONSISTENT in str(error)
+
+
+def differencing_findings(records: Sequence[OutputRecord], new: OutputRecord) -> list[Finding]:
+    """Suppressed cells that ``new`` helps pin down with the earlier ``records``."""
+    try:
+        return Ledger(list(records)).check(new)
+    except ValueError as error:
+        if not _inconsistent(error):
+            raise
+    group: list[OutputRecord] = []
+    found: list[Finding] = []
+    for record in reversed(records):  # the newest releases matter most
+        try:
+            found = Ledger([*group, record]).check(new)
+        except ValueError as error:
+            if not _inconsistent(error):
+                raise
+            continue  # contradicts the group: about other data
+        group.append(record)
+    return found
+
+
+def _cell_keys(record: OutputRecord) -> dict[tuple[object, ...], float]:
+    """Published cells by (dimensions, labels): the same key means the same definition."""
+    cells = record.cells
+    dims = (tuple(record.index), tuple(record.columns))
+    return {
+        (dims, tuple(row), tuple(column)): float(value)
+        for row, column, value in zip(cells.row, cells.column, cells.published, strict=True)
+        if value is not None
+    }
+
+
+def near_populations(records: Sequence[OutputRecord], new: OutputRecord) -> list[str]:
+    """Counts of the same cell in two tables that differ by fewer people than the threshold.
+
+    Two tables of *slightly* different populations (all offenders, then all but one) are the
+    classic differencing attack: the linear programme cannot see it, because their totals
+    simply contradict; but the difference of the two counts is a count of the few people
+    left out. Flag every such pair of published cells (0 < difference < threshold)."""
+    if new.kind != "table" or new.statistic != "count" or new.normalize is not None:
+        return []
+    threshold = float(new.policy_parameters.get("threshold", {}).get("min_contributors", 0))
+    if threshold <= 0:
+        return []
+    mine = _cell_keys(new)
+    problems: list[str] = []
+    for position, record in enumerate(records):
+        if record.kind != "table" or record.statistic != "count" or record.normalize is not None:
+            continue
+        for key, value in _cell_keys(record).items():
+            other = mine.get(key)
+            if other is not None and 0 < abs(other - value) < threshold:
+                _, row, column = key
+                problems.append(
+                    f"{'/'.join(map(str, row))} x {'/'.join(map(str, column)) or '-'}: "
+                    f"{other:g} here, {value:g} in table {position + 1}; the difference "
+                    f"isolates {abs(other - value):g} people (fewer than {threshold:g})"
+                )
+    return problems
