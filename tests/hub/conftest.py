@@ -17,7 +17,6 @@ import pyotp
 import pytest
 import requests
 
-from tests.support.browser import browser  # noqa: F401  (one session-wide Chromium for all)
 from tests.support.net import free_port
 from trenv.config import Settings
 from trenv.hub.hubconfig import network_spec

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import docker
 import pytest
+from playwright.sync_api import Browser, Page
 
 from tests.hub.conftest import _ensure_proxy, notebook_image_id  # noqa: F401  (fixture)
+from tests.support.browser import hub_login, screenshot
 from tests.support.net import free_port
 from trenv import demo, demo_data
 from trenv.airlock.states import REVIEWABLE
@@ -157,3 +159,49 @@ def test_the_demo_state_a_checker_finds(installation: Demo) -> None:
         request = session.get(ExportRequest, request_id)
         assert request is not None and request.state in REVIEWABLE
         assert request.requester == USER and request.project.slug == demo.PROJECT
+
+
+def test_walk_the_demo_in_the_browser_as_researcher_checker_and_admin(
+    installation: Demo,
+    browser: Browser,
+) -> None:
+    """The demo as its three kinds of users meet it, logging in through the hub's form."""
+    settings = installation.settings
+    request_id, _ = ensure_waiting_request(
+        settings, installation.hub, installation.docker, demo.PROJECT, USER
+    )
+    with transaction(settings) as session:
+        logins = demo.provision_logins(session, settings.home / "credentials.json")["users"]
+        request = session.get(ExportRequest, request_id)
+        assert request is not None
+        title = request.title
+    dispose_engines()
+    url = public_url(settings)
+
+    def login(user: str) -> Page:
+        page = browser.new_context().new_page()
+        hub_login(page, url, user, logins[user]["password"], logins[user]["totp_secret"])
+        return page
+
+    researcher = login(USER)
+    researcher.goto(f"{url}/services/trenv/requests")
+    assert title in researcher.content()
+    screenshot(researcher, "demo-researcher-requests")
+    researcher.context.close()
+
+    checker = login("chris")
+    checker.goto(f"{url}/services/trenv/queue")
+    checker.click(f"a[href$='/requests/{request_id}']")
+    checker.wait_for_load_state("networkidle")
+    page = checker.content()
+    assert title in page and "Record vote" in page and "outputs/" in page
+    screenshot(checker, "demo-checker-request")
+    checker.context.close()
+
+    admin = login("adam")
+    admin.goto(f"{url}/services/trenv/admin/projects/{demo.PROJECT}")
+    page = admin.content()
+    assert demo.PROJECT in page and title in page
+    assert all(ref.split("@")[0] in page for ref in demo_data.granted_references())
+    screenshot(admin, "demo-admin-project")
+    admin.context.close()
