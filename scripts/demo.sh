@@ -22,7 +22,7 @@ case "${1:-start}" in
     "$TRENV" audit verify
     cat <<MSG
 
-trenv demo is running at http://127.0.0.1:8000
+trenv demo is running at http://${TRENV_HUB_PUBLIC_IP:-127.0.0.1}:${TRENV_HUB_PUBLIC_PORT:-8000}
   accounts:  rosa (researcher), chris and cleo (output checkers), adam (admin),
              stella (steward), carl (data controller)
   logins:    $TRENV_HOME/credentials.json (passwords, TOTP secrets, hub API token)
