@@ -30,11 +30,16 @@ def to_pandas(data: Any, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def encode(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (-1 for missing) and the sorted category labels of one dimension."""
+    """Integer codes (-1 for missing) and the sorted category labels of one dimension.
+
+    The codes keep their narrow integer dtype (int8 for a categorical of a few levels):
+    they are only combined into the int64 cell index, and an int64 copy per dimension
+    would be fresh memory as large as the data's.
+    """
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy(dtype=np.int64), pd.Index(column.cat.categories)
+        return column.cat.codes.to_numpy(), pd.Index(column.cat.categories)
     codes, labels = pd.factorize(column, sort=True, use_na_sentinel=True)
-    return codes.astype(np.int64), pd.Index(labels)
+    return codes, pd.Index(labels)
 
 
 def numeric_values(column: pd.Series, name: str) -> np.ndarray:

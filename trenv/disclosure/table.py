@@ -64,9 +64,17 @@ def _labels(levels: list[pd.Index], names: list[str], margin: str | None) -> pd.
 
 
 def _ravel(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:
+    """The C-order flat index of the codes (what ``np.ravel_multi_index`` gives): the codes
+    are in range already, so multiply-adds in place do without its checks and copies."""
     if not codes:
         return np.zeros(n, dtype=np.int64)
-    return np.ravel_multi_index(codes, sizes).astype(np.int64)
+    if len(codes) == 1:
+        return codes[0].astype(np.int64, copy=False)  # only ever read
+    flat = codes[0].astype(np.int64)  # a copy: the codes themselves stay untouched
+    for cd, size in zip(codes[1:], sizes[1:], strict=True):
+        flat *= np.int64(size)
+        flat += cd
+    return flat
 
 
 def _assemble(parts: list[dict[str, np.ndarray]], r: int, c: int) -> dict[str, np.ndarray]:
@@ -147,8 +155,9 @@ def check_table(
             f"the table would have {r * c:,} cells (limit {MAX_CELLS:,}); "
             "use fewer or coarser variables"
         )
-    row_code = _ravel(codes[: len(index)], r_sizes, n_rows_in)
-    col_code = _ravel(codes[len(index) :], c_sizes, n_rows_in)
+    # The cell index straight from the narrow codes (row * c + column): one int64 array.
+    cell = _ravel(codes, r_sizes + c_sizes, n_rows_in)
+    del codes
     if contributor is not None:
         contrib, n_contrib = contributor_codes(frame[contributor], contributor)
         contrib = contrib[keep] if not keep.all() else contrib
@@ -157,12 +166,11 @@ def check_table(
 
     # --- statistics (one pass over the rows, margins from the collapsed items)
     top_k = max(pol.dominance.n, 2)
-    cell = row_code * c + col_code
     items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
     inner = cellstats.row_stats(cell, vals, r * c)
     row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
     if margins:
-        by_row, by_col, everyone = cellstats.margin_items(items, r, c)
+        by_row, by_col, everyone = cellstats.margin_items(items, r, c, n_contrib)
     else:
         # Unpublished margins only feed row totals (class disclosure, shares, rounding):
         # skip the contributor de-duplication, whose contributor counts and top shares
@@ -179,7 +187,12 @@ def check_table(
         cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
     ]
     stats = _assemble(parts, r, c)
-    groupings = [(cell, r * c), (row_code, r), (col_code, c), (np.zeros_like(cell), 1)]
+    # Row-level groupings only for the statistics not made from the sums (std, median, ...).
+    groupings = (
+        [(cell, r * c), (cell // c, r), (cell % c, c), (np.zeros_like(cell), 1)]
+        if stat not in ("count", "sum", "mean")
+        else []
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         if stat == "count":
             value = stats["rows"].astype(np.float64)
