@@ -16,11 +16,11 @@ from trenv import __version__, audit
 from trenv.airlock import permissions as may
 from trenv.airlock.bundle import RECORD_SCHEMA, build_bundle
 from trenv.airlock.service import (
-    _facts,
-    _move,
     content_store,
     decision_of,
+    facts_of,
     load_for,
+    move_request,
     round_files,
 )
 from trenv.airlock.states import Move, next_state
@@ -137,7 +137,7 @@ def release(
 ) -> ExportRequest:
     """Build the bundle of an approved request, store it by sha256 and mark it released."""
     request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_release(who, _facts(request)):
+    if not may.may_release(who, facts_of(request)):
         if who.in_container:
             raise Forbidden(
                 "outputs cannot be released into a notebook container.",
@@ -149,7 +149,7 @@ def release(
         raise Forbidden("this request cannot be released now.")
     request.released_at = utcnow()
     # The history must already say "released" inside the record that goes out.
-    _move(session, request, Move.release, actor=actor)
+    move_request(session, request, Move.release, actor=actor)
     session.flush()
     session.refresh(request)
     record = disclosure_record(settings, request)
@@ -176,7 +176,7 @@ def bundle_for_download(
 ) -> tuple[str, bytes]:
     """The released zip's file name and bytes, for the requester outside the TRE."""
     request, who = load_for(session, request_id, actor, in_container=in_container)
-    if not may.may_download(who, _facts(request)) or request.bundle_sha256 is None:
+    if not may.may_download(who, facts_of(request)) or request.bundle_sha256 is None:
         if who.in_container:
             raise Forbidden(
                 "released outputs cannot be downloaded into a notebook container.",

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from trenv import audit
 from trenv.airlock import permissions as may
 from trenv.airlock.checks import DPLedgerEntry, FileCheck, Finding, check_file, worst
-from trenv.airlock.decision import Vote, decide
+from trenv.airlock.decision import Outcome, Vote, decide
 from trenv.airlock.intake import IntakeLimits, read_sidecar, read_workspace_file, sidecar_paths
 from trenv.airlock.permissions import Actor, RequestFacts
 from trenv.airlock.states import EDITABLE, Move, next_state
@@ -40,7 +40,7 @@ from trenv.disclosure.populations import differencing_findings, near_populations
 from trenv.disclosure.record import OutputRecord
 from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
 from trenv.hub.launch import workspace_dir
-from trenv.registry.projects import get_project, has_been_member
+from trenv.registry.projects import get_project, has_been_member, projects_for_user
 from trenv.registry.users import get_user
 from trenv.store.models import (
     Decision,
@@ -95,7 +95,7 @@ def actor_for(
     )
 
 
-def _facts(request: ExportRequest) -> RequestFacts:
+def facts_of(request: ExportRequest) -> RequestFacts:
     return RequestFacts(
         requester=request.requester,
         state=request.state,
@@ -125,7 +125,7 @@ def load_for(
     """The request and the caller's facts; a caller who may not see it gets NotFound."""
     request = get_request(session, request_id, lock=lock)
     actor = actor_for(session, username, request.project, in_container=in_container)
-    if not may.may_view(actor, _facts(request)):
+    if not may.may_view(actor, facts_of(request)):
         # Not Forbidden: whether a request of another project exists is itself not shown.
         raise NotFound(f"no export request {request_id}.", "See the list of your requests.")
     return request, actor
@@ -168,7 +168,7 @@ def create_request(
     """A new draft (optionally with files, optionally submitted in the same transaction)."""
     proj = get_project(session, project)
     who = actor_for(session, actor, proj, in_container=in_container)
-    active_member = proj in _active_projects(session, actor)
+    active_member = proj in projects_for_user(session, actor)
     if not may.may_create(who, active_member=active_member, project_active=proj.is_active()):
         raise Forbidden(
             f"{actor!r} cannot ask for outputs of project {project!r}.",
@@ -217,12 +217,6 @@ def create_request(
     return request
 
 
-def _active_projects(session: Session, username: str) -> list[Project]:
-    from trenv.registry.projects import projects_for_user
-
-    return projects_for_user(session, username)
-
-
 def _materialise_round(session: Session, request: ExportRequest) -> None:
     """In changes requested, the first edit copies the last round's files into the new one."""
     new_round = working_round(request)
@@ -262,7 +256,7 @@ def add_file(
     """Freeze ``path`` from the requester's workspace into the request (replacing a file of
     the same path in the current round) and check it."""
     request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_edit(who, _facts(request)):
+    if not may.may_edit(who, facts_of(request)):
         raise Forbidden(
             f"request {request_id} cannot be changed now ({request.state.value}).",
             "Files can be added by the requester to a draft or after changes were requested.",
@@ -349,7 +343,7 @@ def remove_file(
     session: Session, settings: Settings, request_id: int, *, actor: str, path: str
 ) -> None:
     request, who = load_for(session, request_id, actor, lock=True)
-    if not may.may_edit(who, _facts(request)):
+    if not may.may_edit(who, facts_of(request)):
         raise Forbidden(
             f"request {request_id} cannot be changed now ({request.state.value}).",
             "Files can be removed by the requester from a draft or after changes were requested.",
@@ -448,7 +442,7 @@ def _project_record_hashes(
 # --- moving the request -----------------------------------------------------------------
 
 
-def _move(
+def move_request(
     session: Session, request: ExportRequest, move: Move, *, actor: str, comment: str = ""
 ) -> None:
     before = request.state
@@ -507,7 +501,7 @@ def submit(
 ) -> ExportRequest:
     """Submit a draft, or resubmit after changes were requested (a new round)."""
     request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    facts = _facts(request)
+    facts = facts_of(request)
     if request.state == RequestState.changes_requested:
         if not may.may_resubmit(who, facts):
             raise Forbidden(f"{actor!r} cannot resubmit request {request_id}.")
@@ -524,7 +518,7 @@ def submit(
     request.round += 1
     request.submitted_at = utcnow()
     request.provenance = provenance(settings, request.project)
-    _move(session, request, move, actor=actor, comment=comment)
+    move_request(session, request, move, actor=actor, comment=comment)
     session.flush()
     return request
 
@@ -533,11 +527,11 @@ def withdraw(
     session: Session, settings: Settings, request_id: int, *, actor: str, comment: str = ""
 ) -> ExportRequest:
     request, who = load_for(session, request_id, actor, lock=True)
-    if not may.may_withdraw(who, _facts(request)):
+    if not may.may_withdraw(who, facts_of(request)):
         if request.requester == actor:
             next_state(request.state, Move.withdraw)
         raise Forbidden(f"only the requester can withdraw request {request_id}.")
-    _move(session, request, Move.withdraw, actor=actor, comment=comment)
+    move_request(session, request, Move.withdraw, actor=actor, comment=comment)
     return request
 
 
@@ -557,7 +551,7 @@ def vote(
 ) -> ExportRequest:
     """One checker's vote on one file; decides the round when enough checkers are done."""
     request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_review(who, _facts(request)):
+    if not may.may_review(who, facts_of(request)):
         if who.username == request.requester:
             raise Forbidden("you cannot review your own request.", "Another checker must.")
         if who.project_member:
@@ -590,7 +584,7 @@ def vote(
             "Explain why the output is safe despite the failed check.",
         )
     if request.state in (RequestState.submitted, RequestState.resubmitted):
-        _move(session, request, Move.start_review, actor=actor)
+        move_request(session, request, Move.start_review, actor=actor)
     session.add(
         ReviewVote(
             request=request,
@@ -616,17 +610,10 @@ def vote(
         },
     )
     session.refresh(request)
-    outcome = decide(
-        list(files),
-        [
-            Vote(v.file_id, v.checker, v.decision, v.comment)
-            for v in round_votes(request, request.round)
-        ],
-        request.approvals_required,
-    )
+    outcome = round_outcome(request)
     if outcome.move is not None:
         request.decided_at = utcnow()
-        _move(
+        move_request(
             session,
             request,
             outcome.move,
@@ -636,18 +623,20 @@ def vote(
     return request
 
 
+def votes_of(request: ExportRequest, round_: int) -> list[Vote]:
+    """The round's votes as the decision rule reads them, oldest first."""
+    return [Vote(v.file_id, v.checker, v.decision, v.comment) for v in round_votes(request, round_)]
+
+
+def round_outcome(request: ExportRequest) -> Outcome:
+    """The decision rule applied to the request's latest round."""
+    file_ids = [f.id for f in round_files(request, request.round)]
+    return decide(file_ids, votes_of(request, request.round), request.approvals_required)
+
+
 def decision_of(request: ExportRequest) -> dict[int, Decision | None]:
     """Per-file outcome of the request's latest round (None while undecided)."""
-    files = round_files(request, request.round)
-    outcome = decide(
-        [f.id for f in files],
-        [
-            Vote(v.file_id, v.checker, v.decision, v.comment)
-            for v in round_votes(request, request.round)
-        ],
-        request.approvals_required,
-    )
-    return outcome.files
+    return round_outcome(request).files
 
 
 # --- lists ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from trenv.airlock import permissions as may
 from trenv.airlock import service
 from trenv.airlock.checks import FileCheck
-from trenv.airlock.decision import Vote, reviewers_done
+from trenv.airlock.decision import reviewers_done
 from trenv.airlock.permissions import Actor, RequestFacts
 from trenv.airlock.states import REVIEWABLE
 from trenv.store.models import Decision, ExportRequest, RequestFile, RequestState, utcnow
@@ -131,23 +131,16 @@ def check_of(row: RequestFile) -> FileCheck:
         )
 
 
-def _votes(request: ExportRequest, round_: int) -> list[Vote]:
-    return [
-        Vote(v.file_id, v.checker, v.decision, v.comment)
-        for v in service.round_votes(request, round_)
-    ]
-
-
 def reviews_done(request: ExportRequest) -> int:
     if request.round == 0:
         return 0
     file_ids = [f.id for f in service.round_files(request, request.round)]
-    return len(reviewers_done(file_ids, _votes(request, request.round)))
+    return len(reviewers_done(file_ids, service.votes_of(request, request.round)))
 
 
 def has_voted_on_all(request: ExportRequest, username: str) -> bool:
     file_ids = [f.id for f in service.round_files(request, request.round)]
-    return username in reviewers_done(file_ids, _votes(request, request.round))
+    return username in reviewers_done(file_ids, service.votes_of(request, request.round))
 
 
 def votes_visible(request: ExportRequest, actor: Actor) -> bool:
