@@ -100,12 +100,16 @@ def test_grant_proposed_by_the_steward_and_approved_by_the_controller(
     hub: Hub,
     browser: Browser,
 ) -> None:
+    # A project of its own, so this test does not depend on the one before.
     with transaction(hub.settings) as session:
-        if not any(p.slug == "proj-new" for p in projects.list_projects(session)):
-            pytest.skip("needs the project created by the test before")
+        projects.create_project(
+            session, actor="operator:test", slug="proj-grant", title="Grant flow",
+            end_date=dt.date.today() + dt.timedelta(days=90), policy_profile="sacro",
+        )  # fmt: skip
+    dispose_engines()
     page = _login(browser, hub, "sara")
     page.goto(f"{hub.url}{ADMIN}/grants")
-    page.select_option("select[name=project]", "proj-new")
+    page.select_option("select[name=project]", "proj-grant")
     page.select_option("select[name=dataset]", "convictions@1")
     page.fill("input[name=columns]", "person, offence")
     shown = _submit(page, "form[method=post][action$='/admin/grants']")
@@ -124,7 +128,7 @@ def test_grant_proposed_by_the_steward_and_approved_by_the_controller(
     assert "is in effect" in shown
     page.context.close()
     with transaction(hub.settings) as session:
-        (grant,) = grants.list_grants(session, project="proj-new")
+        (grant,) = grants.list_grants(session, project="proj-grant")
         assert (grant.status, grant.proposed_by, grant.approved_by) == (
             GrantStatus.active, "sara", "dora")  # fmt: skip
         assert grant.columns == ["person", "offence"]
