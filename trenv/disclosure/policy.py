@@ -82,6 +82,40 @@ class AirlockSetting(_Strict):
     copy_limit_chars: int = Field(500, ge=0)
     max_upload_mb: float = Field(10.0, ge=0)
     max_raw_read_mb: float = Field(1.0, ge=0)
+    # Total uploads per user and day (the per-file limit alone let three 9 MB files in).
+    max_upload_mb_per_day: float = Field(50.0, ge=0)
+
+
+class EgressSetting(_Strict):
+    """What may reach the researcher's browser from the notebook server (docs/lab.md).
+
+    The browser is outside the TRE. Every kernel message, terminal frame and contents-API
+    read is judged by content on its way out (trenv.judge.text) and counted by the egress
+    meter. The numbers: pandas shows at most 60 rows of a frame by default and the lab sets
+    40, so 48 table rows in one output lets ordinary displays through and stops a dataset
+    printed in one go; 1,024 characters of base64/hex is far above any legitimate token or
+    hash and far below a useful file.
+    """
+
+    # One output (a kernel message's text, a terminal frame, one notebook output on read).
+    output_max_chars: int = Field(64 * 1024, ge=1024)
+    output_max_blob_chars: int = Field(1024, ge=0)
+    output_max_table_rows: int = Field(48, ge=1)
+    output_max_pseudonyms: int = Field(48, ge=0)
+    # One cell's execution in total (output split over many messages counts together), so
+    # that a loop printing a few rows at a time meets the same 48 rows as one print.
+    cell_max_chars: int = Field(256 * 1024, ge=1024)
+    cell_max_table_rows: int = Field(48, ge=1)
+    # The meter: bytes sent to the browser per user and clock hour, kernels, terminals and
+    # contents reads together. Text and images are counted apart (a figure is large but is
+    # judged for packed bytes on its own). Past the warning level an audit event is written;
+    # past the hard level output is withheld until the hour ends.
+    text_warn_kb_per_hour: int = Field(512, ge=1)
+    text_hard_kb_per_hour: int = Field(2048, ge=1)
+    image_warn_mb_per_hour: int = Field(16, ge=1)
+    image_hard_mb_per_hour: int = Field(64, ge=1)
+    # Terminals are a second kernel without a notebook: off unless the profile allows them.
+    terminals: bool = False
 
 
 class Policy(_Strict):
@@ -105,6 +139,7 @@ class Policy(_Strict):
     secondary: SecondarySetting = SecondarySetting()
     rounding: RoundingSetting = RoundingSetting()
     airlock: AirlockSetting = AirlockSetting()
+    egress: EgressSetting = EgressSetting()
 
 
 def available_policies() -> list[str]:

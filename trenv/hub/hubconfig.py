@@ -168,6 +168,7 @@ def _configure_roles_and_services(
                 "services": [OPERATOR_SERVICE],
             }
         )
+    load_roles.append(dict(roles.USER_ROLE))  # no 'tokens', no 'users:shares' (roles.py)
     load_roles.append(roles.service_role())
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = load_roles

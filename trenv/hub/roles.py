@@ -21,6 +21,22 @@ CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     "custom:trenv:admin": {"description": "Administer trenv projects, people and images."},
 }
 
+# JupyterHub's default 'user' role carries the 'self' metascope, which includes 'tokens' (mint
+# API tokens on /hub/token) and 'users:shares' (share one's server with anyone). A token lets
+# a script on the researcher's own machine drive kernels without a browser, and a share opens
+# the project's data to a non-member, so trenv's researchers get the rest of 'self' only.
+USER_ROLE: dict[str, Any] = {
+    "name": "user",
+    "description": "A trenv researcher: start, stop and use one's own server; no tokens.",
+    "scopes": [
+        "read:users!user",
+        "users:activity!user",
+        "servers!user",
+        "access:servers!user",
+        ACCESS_SERVICE,
+    ],
+}
+
 HUB_ROLE_FOR: dict[GlobalRole, str] = {
     GlobalRole.checker: "trenv-checker",
     GlobalRole.steward: "trenv-steward",
@@ -57,16 +73,16 @@ def role_definitions(members: dict[str, list[str]] | None = None) -> list[dict[s
 def hub_roles(global_roles: set[GlobalRole]) -> list[dict[str, Any]]:
     """A user's hub roles as JupyterHub's auth model wants them (role specifications).
 
-    With authenticator-managed roles this list replaces the user's roles, so JupyterHub's
-    default ``user`` role (access to one's own server) is named too, without scopes so that
-    its definition stays JupyterHub's own."""
+    With authenticator-managed roles this list replaces the user's roles, so the ``user``
+    role (access to one's own server, see :data:`USER_ROLE`) is named too, with its scopes:
+    the hub updates a role's scopes from the spec it is given at login."""
     wanted = {HUB_ROLE_FOR[role] for role in global_roles}
     specs = [
         {k: v for k, v in spec.items() if k != "users"}
         for spec in role_definitions()
         if spec["name"] in wanted
     ]
-    return [{"name": "user"}, *specs]
+    return [dict(USER_ROLE), *specs]
 
 
 def service_role() -> dict[str, Any]:

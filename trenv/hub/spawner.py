@@ -18,6 +18,7 @@ from traitlets import Int, Unicode, default
 
 from trenv import audit
 from trenv.config import Settings, get_settings
+from trenv.disclosure.policy import load_policy
 from trenv.errors import TrenvError
 from trenv.hub.launch import (
     DATA_MOUNT,
@@ -154,6 +155,11 @@ class TrenvSpawner(DockerSpawner):
                 "/services/trenv/api",
             }
         )
+        # Terminals are a second way to run code whose output the notebook does not show:
+        # off unless the project's profile allows them (the lab refuses their routes too).
+        terminals = load_policy(plan.policy).egress.terminals
+        self.args = [a for a in self.args if not a.startswith("--ServerApp.terminals_enabled")]
+        self.args.append(f"--ServerApp.terminals_enabled={terminals}")
         result = await super().start()
         await asyncio.to_thread(
             self._audit,

@@ -1,0 +1,4 @@
+"""Pure judgements of output content (text, images, files): what leaves for the browser.
+
+Depends on nothing of trenv, so the notebook container and the airlock share one definition.
+"""
