@@ -86,3 +86,42 @@ def test_may_download_only_released_by_the_requester_outside() -> None:
     assert not may.may_download(ROSA, at(S.approved))
     assert not may.may_download(Actor("rosa", in_container=True), at(S.released))
     assert not may.may_download(CHECKER, at(S.released))
+
+
+# --- who gets the bytes of unreleased files (everyone else sees previews) -------------------
+
+REVIEWABLE_STATES = (S.submitted, S.resubmitted, S.in_review)
+
+
+def test_may_read_file_bytes_an_independent_checker_while_under_review() -> None:
+    assert all(may.may_read_file_bytes(CHECKER, at(state)) for state in REVIEWABLE_STATES)
+
+
+def test_may_read_file_bytes_never_the_requester_in_any_state() -> None:
+    requester_checker = Actor("rosa", is_checker=True, project_member=True)
+    for state in S:
+        assert not may.may_read_file_bytes(ROSA, at(state))
+        assert not may.may_read_file_bytes(requester_checker, at(state))
+
+
+def test_may_read_file_bytes_never_a_current_or_former_project_member() -> None:
+    # project_member covers both: a checker who left the project is still not independent
+    member_checker = Actor("pete", is_checker=True, project_member=True)
+    for state in REVIEWABLE_STATES:
+        assert not may.may_read_file_bytes(COLLEAGUE, at(state))
+        assert not may.may_read_file_bytes(member_checker, at(state))
+
+
+def test_may_read_file_bytes_not_before_submission_nor_after_the_review() -> None:
+    for state in (S.draft, S.changes_requested, S.approved, S.rejected, S.released, S.withdrawn):
+        assert not may.may_read_file_bytes(CHECKER, at(state)), state
+
+
+def test_may_read_file_bytes_not_an_admin_who_is_no_checker() -> None:
+    assert not may.may_read_file_bytes(Actor("adam", is_admin=True), REQ)
+    assert not may.may_read_file_bytes(OUTSIDER, REQ)
+
+
+def test_may_read_file_bytes_not_from_inside_a_container() -> None:
+    inside = Actor("chris", is_checker=True, in_container=True)
+    assert not may.may_read_file_bytes(inside, REQ)

@@ -1,6 +1,6 @@
 """JupyterLab's lock-down and the Outputs panel in a real container behind the real hub.
 
-Through the hub's proxy with rosa's own token: every download route and raw read of data
+Through the hub's proxy with rosa's browser session: every download route and raw read of data
 answers 403 with the way out (the airlock), a notebook still saves. In Chromium, logged in
 through the hub: the Outputs panel lists an output saved with ``tre.save``, submitting from
 the panel creates an airlock request, the download menu items are gone, and a long copy out
@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-import requests
 from playwright.sync_api import Browser, Page
 
 from tests.hub.conftest import PASSWORD, Hub, run
 from tests.support.browser import hub_login, screenshot
+from tests.support.lab_session import LabSession
 from trenv.hub.launch import project_data_dir
 
 pytestmark = pytest.mark.timeout(600)
@@ -90,19 +90,9 @@ def rosa_server(hub: Hub) -> Iterator[docker.models.containers.Container]:
 
 
 @pytest.fixture(scope="module")
-def rosa_token(hub: Hub, rosa_server: docker.models.containers.Container) -> str:
-    return hub.user_token("rosa")
-
-
-def _lab(hub: Hub, token: str, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(
-        method,
-        f"{hub.url}/user/rosa/{path}",
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-        allow_redirects=False,
-        **kwargs,
-    )
+def rosa_lab(hub: Hub, rosa_server: docker.models.containers.Container) -> LabSession:
+    """Rosa's browser session (she holds no API token: the server refuses them)."""
+    return LabSession.open(hub.url, "rosa", hub.totp["rosa"])
 
 
 @pytest.mark.parametrize(
@@ -121,36 +111,35 @@ def _lab(hub: Hub, token: str, method: str, path: str, **kwargs: object) -> requ
     ],
 )
 def test_blocked_endpoints_answer_403_with_the_way_out(
-    hub: Hub, rosa_token: str, method: str, path: str, reason: str
+    hub: Hub, rosa_lab: LabSession, method: str, path: str, reason: str
 ) -> None:
-    reply = _lab(hub, rosa_token, method, path)
+    reply = rosa_lab.request(method, path)
     assert reply.status_code == 403, (reply.status_code, reply.text[:300])
     body = reply.json()
     assert body["reason"] == reason
     assert "airlock" in body["export"] and "tre.save" in body["export"]
 
 
-def test_uploads_over_the_policy_limit_are_refused(hub: Hub, rosa_token: str) -> None:
+def test_uploads_over_the_policy_limit_are_refused(hub: Hub, rosa_lab: LabSession) -> None:
     content = base64.b64encode(b"x" * (11 * 1024 * 1024)).decode()
     model = {"type": "file", "format": "base64", "content": content}
-    reply = _lab(hub, rosa_token, "PUT", "api/contents/incoming.bin", json=model)
+    reply = rosa_lab.request("PUT", "api/contents/incoming.bin", json=model)
     assert reply.status_code == 403 and reply.json()["reason"] == "upload-size", reply.text[:300]
 
 
-def test_notebook_save_and_ordinary_reads_still_work(hub: Hub, rosa_token: str) -> None:
+def test_notebook_save_and_ordinary_reads_still_work(hub: Hub, rosa_lab: LabSession) -> None:
     notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    saved = _lab(
-        hub, rosa_token, "PUT", "api/contents/saved.ipynb",
+    saved = rosa_lab.request("PUT", "api/contents/saved.ipynb",
         json={"type": "notebook", "content": notebook},
     )  # fmt: skip
     assert saved.status_code == 201, saved.text[:300]
-    read = _lab(hub, rosa_token, "GET", "api/contents/saved.ipynb")
+    read = rosa_lab.request("GET", "api/contents/saved.ipynb")
     assert read.status_code == 200 and read.json()["content"]["nbformat"] == 4
-    small = _lab(hub, rosa_token, "GET", "api/contents/outputs/reoffending_by_region.csv")
+    small = rosa_lab.request("GET", "api/contents/outputs/reoffending_by_region.csv")
     assert small.status_code == 200 and "noord" in small.json()["content"]
-    listing = _lab(hub, rosa_token, "GET", "api/contents/")
+    listing = rosa_lab.request("GET", "api/contents/")
     assert {"copytest.ipynb", "people-link.txt"} <= {i["name"] for i in listing.json()["content"]}
-    config = _lab(hub, rosa_token, "GET", "trenv/config").json()
+    config = rosa_lab.request("GET", "trenv/config").json()
     assert config["project"] == "proj-a" and config["policy"].startswith("sacro")
 
 

@@ -6,16 +6,19 @@ import base64
 
 import pytest
 
+from trenv.judge.files import FileVerdict
 from trenv.lab.server.decisions import (
     MB,
     FileFacts,
     Limits,
+    content_refusal,
     download_refusal,
     is_under,
-    looks_like_data,
     payload_bytes,
     raw_read_refusal,
+    reads_notebook,
     relative_to_base,
+    stopped_refusal,
     upload_refusal,
     wants_download,
 )
@@ -80,20 +83,25 @@ def test_is_under_compares_components() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "head", "expected"),
+    ("name", "head", "refused"),
     [
-        ("t.parquet", b"", True),
-        ("T.CSV", b"", True),
-        ("t.csv.gz", b"", True),
         ("notes.txt", b"PAR1\x15\x04", True),  # a parquet file renamed
         ("notes.txt", b"SQLite format 3\x00", True),
         ("x.bin", b"\x00" * 8 + b"DUCK", True),
+        ("readme.md", b"PK\x03\x04", True),
+        ("t.parquet", b"a,b\n1,2\n", False),  # the name alone decides nothing
+        ("T.CSV", b"a,b\n1,2\n", False),  # read and judged on its content
         ("notes.txt", b"hello", False),
-        ("analysis.ipynb", b'{"cells"', False),
     ],
 )
-def test_data_files_by_suffix_or_bytes(name: str, head: bytes, expected: bool) -> None:
-    assert looks_like_data(name, head, LIMITS.data_suffixes) is expected
+def test_data_formats_are_refused_before_reading_whatever_the_name(
+    name: str, head: bytes, refused: bool
+) -> None:
+    found = facts(f"/home/jovyan/work/{name}", size=len(head), head=head)
+    refusal = raw_read_refusal(name, found, {}, LIMITS)
+    assert (refusal is not None) is refused
+    if refusal is not None:
+        assert refusal.reason == "data-read" and "whatever its name" in refusal.message
 
 
 def test_anything_under_data_is_refused_whatever_its_size_or_name() -> None:
@@ -118,17 +126,48 @@ def test_metadata_and_listings_stay_allowed() -> None:
 @pytest.mark.parametrize(
     ("name", "size", "head", "refused"),
     [
-        ("outputs/t.csv", 2 * MB, b"", True),
-        ("outputs/t.csv", MB, b"", False),  # at the limit: allowed
+        ("outputs/t.csv", 2 * MB, b"a,b\n", True),
+        ("outputs/t.csv", MB, b"a,b\n", False),  # at the limit: read, then judged by content
         ("copy.txt", 2 * MB, b"PAR1", True),
-        ("notes.txt", 5 * MB, b"plain", False),  # large, but not data
-        ("analysis.ipynb", 5 * MB, b'{"cells"', False),
+        ("notes.txt", 5 * MB, b"plain", True),  # not data, but too large to show
+        ("figure.png", 2 * MB, b"\x89PNG\r\n\x1a\n", True),
     ],
 )
-def test_data_files_above_the_limit(name: str, size: int, head: bytes, refused: bool) -> None:
+def test_files_above_the_limit(name: str, size: int, head: bytes, refused: bool) -> None:
     found = facts(f"/home/jovyan/work/{name}", size=size, head=head)
     for query in ({}, {"type": ["file"], "format": ["base64"]}, {"content": ["1"]}):
         assert (raw_read_refusal(name, found, query, LIMITS) is not None) is refused
+
+
+def test_too_large_names_the_size_and_the_way_out() -> None:
+    found = facts("/home/jovyan/work/notes.txt", size=5 * MB, head=b"plain")
+    refusal = raw_read_refusal("notes.txt", found, {}, LIMITS)
+    assert refusal is not None and "too large to show" in refusal.message
+    assert "5.0 MB" in refusal.message and "notebook" in refusal.message
+
+
+def test_notebooks_are_judged_on_their_model_not_refused_by_size() -> None:
+    found = facts("/home/jovyan/work/analysis.ipynb", size=5 * MB, head=b'{"cells"')
+    assert raw_read_refusal("analysis.ipynb", found, {}, LIMITS) is None
+    assert raw_read_refusal("a.ipynb", found, {"type": ["notebook"]}, LIMITS) is None
+    # Read as a plain file, a notebook is a text file like any other.
+    assert raw_read_refusal("analysis.ipynb", found, {"type": ["file"]}, LIMITS) is not None
+    assert reads_notebook("x.IPYNB", {}) and reads_notebook("x.txt", {"type": ["notebook"]})
+    assert not reads_notebook("x.ipynb", {"type": ["file"]})
+
+
+def test_content_refusals_name_what_the_file_looks_like() -> None:
+    assert content_refusal("n.md", FileVerdict("text", "text", "text")) is None
+    assert content_refusal("f.png", FileVerdict("image", "a PNG image", "image")) is None
+    refusal = content_refusal(
+        "notes.txt",
+        FileVerdict("data", "tabular data (300 rows; at most 48 are shown)", "table-rows"),
+    )
+    assert refusal is not None and refusal.reason == "data-read"
+    assert "notes.txt looks like tabular data (300 rows" in refusal.message
+    assert "notebook" in refusal.message and "airlock" in refusal.message
+    stopped = stopped_refusal("[trenv] Text output to your browser stopped for this hour")
+    assert stopped.reason == "egress-stopped" and "stopped" in stopped.message
 
 
 def test_symlink_name_does_not_hide_a_data_target() -> None:

@@ -1,121 +1,28 @@
 """The server extension in a real jupyter_server (no hub): what it refuses, what still
 works, the Outputs endpoints, and that requests reach the trenv API with the server's token.
 
-A stand-in for the trenv web API records what it is sent, so the test can tell whose token
-the extension forwards (the server's, never the browser's).
+A stand-in for the trenv web API (tests.support.lab_server) records what it is sent, so the
+test can tell whose token the extension forwards (the server's, never the browser's).
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import os
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 import requests
 
-from tests.support.net import free_port
-
-BROWSER_TOKEN = "browser-token"
-SERVER_TOKEN = "server-token-of-the-notebook-server"
-BASE = "/user/rosa/"
-
-
-@dataclass
-class FakeApi:
-    url: str
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _fake_api() -> tuple[ThreadingHTTPServer, FakeApi]:
-    api = FakeApi(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, data: Any) -> None:
-            body = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            api.seen.append(
-                {"method": "GET", "path": self.path, "auth": self.headers["Authorization"]}
-            )
-            if self.path.endswith("/dp/budget"):
-                self._answer(
-                    200,
-                    {
-                        "project": "proj-a",
-                        "budgets": [
-                            {
-                                "dataset": "d",
-                                "rho_total": 1.0,
-                                "rho_spent": 0.25,
-                                "rho_remaining": 0.75,
-                            }
-                        ],
-                    },
-                )
-            else:
-                self._answer(200, [])
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length))
-            api.seen.append(
-                {
-                    "method": "POST",
-                    "path": self.path,
-                    "auth": self.headers["Authorization"],
-                    "body": body,
-                }
-            )
-            self._answer(201, {"id": 7, "title": body["title"], "state": "submitted"})
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}/services/trenv/api"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, api
-
-
-@dataclass
-class Lab:
-    url: str
-    work: Path
-    data: Path
-    api: FakeApi
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(f"{self.url}/{path}", headers=_auth(), timeout=30, **kwargs)
-
-    def put(self, path: str, model: dict[str, Any]) -> requests.Response:
-        return requests.put(f"{self.url}/{path}", headers=_auth(), json=model, timeout=60)
-
-
-def _auth() -> dict[str, str]:
-    return {"Authorization": f"token {BROWSER_TOKEN}"}
+from tests.support.lab_server import SERVER_TOKEN, Lab, running_lab
+from tests.support.lab_server import auth as _auth
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab")
-    work, data, home = root / "work", root / "data", root / "home"
-    for d in (work, data, home):
+    work, data = root / "work", root / "data"
+    for d in (work, data):
         d.mkdir()
     (data / "people.parquet").write_bytes(b"PAR1" + b"\x00" * 100)
     (data / "readme.txt").write_text("codebook\n")
@@ -125,45 +32,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (work / "big.csv").write_text("a,b\n" + "1,2\n" * 400_000)  # 1.6 MB
     (work / "renamed.txt").write_bytes(b"PAR1" + b"\x00" * (2 * 1024 * 1024))
     (work / "notes.md").write_text("# notes\n")
-    server, api = _fake_api()
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "TRENV_DATA": str(data),
-        "TRENV_WORKSPACE": str(work),
-        "TRENV_POLICY": "sacro",
-        "TRENV_PROJECT": "proj-a",
-        "TRENV_API_URL": api.url,
-        "JUPYTERHUB_API_TOKEN": SERVER_TOKEN,
-    }
-    cmd = [
-        sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
-        f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.base_url={BASE}",
-        f"--ServerApp.root_dir={work}", f"--IdentityProvider.token={BROWSER_TOKEN}",
-        "--ServerApp.jpserver_extensions={'trenv.lab.server': True}",
-    ]  # fmt: skip
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    url = f"http://127.0.0.1:{port}{BASE.rstrip('/')}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/api/status", headers=_auth(), timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail((root / "server.log").read_text())
-    try:
-        yield Lab(url, work, data, api)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        server.shutdown()
+    with running_lab(root) as running:
+        yield running
 
 
 def _refused(reply: requests.Response, reason: str) -> None:

@@ -10,9 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
+from tests.support.images import (
+    chart,
+    chunk_types,
+    packed_png,
+    parquet_file,
+    smuggling_chunks,
+    with_chunks,
+)
 from tests.web.airlock_world import (
     OUTSIDE,
     PNG_1PX,
@@ -25,7 +35,9 @@ from tests.web.airlock_world import (
 )
 from trenv import audit
 from trenv.airlock.bundle import verify_bundle
+from trenv.airlock.service import frozen_bytes
 from trenv.config import Settings
+from trenv.judge.image import KEPT_CHUNKS
 from trenv.web.workspace_files import list_workspace_files
 
 P = "/services/trenv/"
@@ -210,30 +222,109 @@ def test_request_page_for_a_checker_highlights_flagged_cells(w: World) -> None:
     assert text.count("Record vote") == 2  # one vote form per file
     fig = next(f for f in req["file_list"] if f["path"] == "outputs/fig.png")
     assert f'src="{P}requests/{req["id"]}/files/{fig["id"]}/raw"' in shown.text
-    # the requester sees the same previews, without vote forms
+    # the requester sees the same previews, without vote forms, and the figure's preview only
     mine = page(w, f"requests/{req['id']}", "t-rita")
     assert 'class="flag"' in mine.text and "Record vote" not in mine.text
+    assert f'src="{P}requests/{req["id"]}/files/{fig["id"]}/preview.png"' in mine.text
+    assert f"files/{fig['id']}/raw" not in mine.text
 
 
-def test_raw_figures_go_to_checkers_and_members_only(w: World) -> None:
+def raw_refused(w: World, url: str, token: str, *why: str) -> None:
+    """403 naming why, and the way out: the released bundle."""
+    got = page(w, url, token)
+    assert got.status_code == 403, (token, got.status_code)
+    text = text_of(got)
+    assert "files leave the tre only in a released bundle" in text.lower(), text
+    for needle in why:
+        assert needle in text, (needle, text)
+    assert PNG_1PX not in got.content
+
+
+def test_raw_figures_go_only_to_the_checkers_reviewing_the_request(w: World) -> None:
     req = w.submitted(("outputs/fig.png", PNG_1PX), ("outputs/t.csv", SAFE_CSV))
     fig, table = (
         next(f for f in req["file_list"] if f["path"] == p)
         for p in ("outputs/fig.png", "outputs/t.csv")
     )
     url = f"requests/{req['id']}/files/{fig['id']}/raw"
-    for token in ("t-chris", "t-rita", "t-nora"):
+    frozen = frozen_bytes(w.settings, fig["sha256"])
+    for token in ("t-chris", "t-kim"):  # independent checkers of a submitted request
         got = page(w, url, token)
-        assert got.status_code == 200 and got.content == PNG_1PX
+        assert got.status_code == 200 and got.content == frozen
         assert got.headers["content-type"] == "image/png"
         assert got.headers["content-disposition"].startswith("inline;")
         assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["cache-control"] == "no-store"
+    raw_refused(w, url, "t-rita", "is yours")  # the requester, though it is submitted
+    raw_refused(w, url, "t-nora", "member of project reoffending")  # a colleague
+    raw_refused(w, url, "t-pete", "member of project reoffending")  # a checker in the project
+    raw_refused(w, url, "t-fred", "member of project reoffending")  # ...or formerly in it
+    raw_refused(w, url, "t-vic", "custom:trenv:review")  # a checker without the hub scope
+    raw_refused(w, url, "t-adam", "only independent output checkers")  # an admin
     assert page(w, url, "t-olga").status_code == 404  # not her project: not even seen
-    assert page(w, url, "t-adam").status_code == 403  # an admin is not a checker
-    # a table is never served raw: unreleased data does not leave as a download
-    raw_table = page(w, f"requests/{req['id']}/files/{table['id']}/raw", "t-rita")
-    assert raw_table.status_code == 404
+    # a table is never served raw, not even to a checker: its preview is in the page
+    assert page(w, f"requests/{req['id']}/files/{table['id']}/raw", "t-chris").status_code == 404
     assert page(w, f"requests/{req['id']}/files/9999/raw", "t-chris").status_code == 404
+    # once decided, the review needs the bytes no more
+    w.approve_all(req, "chris", "kim")
+    raw_refused(w, url, "t-chris", "is approved")
+
+
+def test_a_draft_figure_is_not_served_raw_to_anyone(w: World) -> None:
+    w.write("outputs/fig.png", PNG_1PX)
+    body = [{"path": "outputs/fig.png", "justification": "figure 1"}]
+    draft = w.create(files=body).json()
+    assert draft["state"] == "draft"
+    url = f"requests/{draft['id']}/files/{draft['file_list'][0]['id']}/raw"
+    raw_refused(w, url, "t-rita", "is yours")
+    raw_refused(w, url, "t-chris", "is draft")
+
+
+def test_the_packed_dataset_attack_gets_only_a_coarse_preview(w: World) -> None:
+    """Issue 14: a parquet file in a PNG's pixels and zTXt chunk, in a draft, fetched from
+    the researcher's own machine."""
+    payload = parquet_file()
+    w.write("outputs/fig.png", with_chunks(packed_png(payload), *smuggling_chunks(payload)))
+    body = [{"path": "outputs/fig.png", "justification": "a figure, honestly"}]
+    draft = w.create(files=body).json()
+    fig = draft["file_list"][0]
+    assert fig["check"]["status"] == "fail"
+    assert {"figure-packed", "figure-metadata"} <= {
+        f["rule_id"] for f in fig["check"]["findings"] if f["status"] == "fail"
+    }
+    base = f"requests/{draft['id']}/files/{fig['id']}"
+    raw_refused(w, f"{base}/raw", "t-rita")
+    frozen = frozen_bytes(w.settings, fig["sha256"])
+    shown = page(w, f"{base}/preview.png", "t-rita")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    assert shown.headers["cache-control"] == "no-store"
+    assert shown.headers["x-content-type-options"] == "nosniff"
+    preview = shown.content
+    assert preview != frozen and payload[:64] not in preview
+    assert set(chunk_types(preview)) <= KEPT_CHUNKS
+    img = Image.open(io.BytesIO(preview))
+    assert max(img.size) <= 480 and len(img.getcolors() or []) <= 16
+    # at most 4 bits a pixel: the whole preview holds less than a quarter of the file
+    assert img.width * img.height * 4 // 8 < len(payload) // 4
+    assert payload[100:132] not in np.asarray(img.convert("RGB")).tobytes()
+    # the page shows her the preview, never the raw route
+    mine = page(w, f"requests/{draft['id']}", "t-rita")
+    assert f'src="{P}{base}/preview.png"' in mine.text and f"{base}/raw" not in mine.text
+    assert "leaves the TRE only in the released bundle" in text_of(mine)
+
+
+def test_previews_are_for_anyone_who_may_see_the_request(w: World) -> None:
+    req = w.submitted(("outputs/fig.png", chart("bar")), ("outputs/t.csv", SAFE_CSV))
+    fig, table = (
+        next(f for f in req["file_list"] if f["path"] == p)
+        for p in ("outputs/fig.png", "outputs/t.csv")
+    )
+    base = f"requests/{req['id']}/files"
+    for token in ("t-rita", "t-nora", "t-chris", "t-adam"):
+        got = page(w, f"{base}/{fig['id']}/preview.png", token)
+        assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).width <= 480
+    assert page(w, f"{base}/{fig['id']}/preview.png", "t-olga").status_code == 404
+    assert page(w, f"{base}/{table['id']}/preview.png", "t-rita").status_code == 404
 
 
 def test_notebooks_and_text_are_rendered_inert(w: World) -> None:

@@ -11,7 +11,9 @@ read, so a file growing while it is read cannot slip past the size limit.
 The bytes are then checked against an allow-list of types whose content must match the
 extension (a ``.png`` that is really a CSV is refused), and types that can carry hidden data
 or active content (macros, embedded files, JavaScript, data-file notebook outputs) are
-refused with a reason the researcher can act on.
+refused with a reason the researcher can act on. An image is frozen as a fresh PNG of its
+pixels, so that nothing invisible in it (text chunks, Exif, private chunks) is ever stored,
+shown or released.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from trenv.errors import Invalid
+from trenv.judge.image import DEFAULT_MAX_PIXELS, ImageRefused, ImageTooLarge, ReencodedImage
+from trenv.judge.image import reencode_png as _reencode_png
 
 RECORD_SUFFIX = ".record.json"
 DP_SUFFIX = ".dp.json"
@@ -48,11 +52,14 @@ class IntakeLimits:
     max_file_bytes: int = 20 * 1024 * 1024
     max_files: int = 50
     max_request_bytes: int = 100 * 1024 * 1024
+    # Decoding a PNG allocates width x height pixels whatever its file size: a bomb limit.
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
 class FrozenFile:
-    """The exact bytes of one requested file, as read at submission."""
+    """The bytes of one requested file as frozen at submission: exactly as read, except
+    images, which are re-encoded from their pixels (see :func:`reencode_image`)."""
 
     path: str  # normalised relative POSIX path inside the workspace
     data: bytes
@@ -60,6 +67,14 @@ class FrozenFile:
     size: int
     media_type: str
     kind: str  # "table" | "spreadsheet" | "figure" | "document" | "text" | "notebook"
+    # For a re-encoded image: the sha256 of the bytes as read, and what the re-encoding did.
+    source_sha256: str = ""
+    reencoded: ReencodedImage | None = None
+
+    @property
+    def read_sha256(self) -> str:
+        """The sha256 of the file as the researcher wrote it (what tre.save recorded)."""
+        return self.source_sha256 or self.sha256
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,8 @@ ALLOWED_TYPES: dict[str, FileType] = {
 }
 
 _ALLOWED_LIST = ", ".join(sorted(ALLOWED_TYPES))
+# Images are frozen as a fresh encoding of their pixels (PDF figures are checked instead).
+REENCODED_TYPES = frozenset({"image/png"})
 
 
 class MissingFile(Invalid):
@@ -311,14 +328,42 @@ def read_workspace_file(
     ftype = file_type(path)
     data = _read_safely(Path(workspace), path, limits.max_file_bytes)
     validate_content(path, data)
+    read_sha256 = hashlib.sha256(data).hexdigest()
+    reencoded = None
+    if ftype.media_type in REENCODED_TYPES:
+        reencoded = reencode_image(path, data, limits.max_image_pixels)
+        data = reencoded.data
+    sha256 = hashlib.sha256(data).hexdigest()
     return FrozenFile(
         path=path,
         data=data,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         size=len(data),
         media_type=ftype.media_type,
         kind=ftype.kind,
+        source_sha256=read_sha256 if reencoded is not None else "",
+        reencoded=reencoded,
     )
+
+
+def reencode_image(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReencodedImage:
+    """A fresh PNG of the image's pixels: text, Exif, profile, animation and private chunks
+    can hold any bytes and are invisible in a viewer, so none of them is frozen. Refused
+    (:class:`Invalid`) if the pixels cannot be decoded or would be a decompression bomb."""
+    try:
+        return _reencode_png(data, max_pixels)
+    except ImageTooLarge as exc:
+        raise _refuse(
+            f"{path} is {exc.width} x {exc.height} pixels, more than the limit of "
+            f"{exc.limit:,} pixels (a decompression bomb, or a figure saved at a very high "
+            "resolution).",
+            "save the figure at a lower resolution, e.g. fig.savefig(path, dpi=150)",
+        ) from None
+    except ImageRefused as exc:
+        raise _refuse(
+            f"{path} cannot be decoded as an image: {exc}.",
+            "save the figure again with savefig and export that file",
+        ) from None
 
 
 def read_sidecar(workspace: Path, rel_path: str, max_bytes: int = 16 * 1024 * 1024) -> bytes | None:

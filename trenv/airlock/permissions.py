@@ -93,6 +93,16 @@ def may_review(actor: Actor, req: RequestFacts) -> bool:
     )
 
 
+def may_read_file_bytes(actor: Actor, req: RequestFacts) -> bool:
+    """The bytes of a request's unreleased files go only to whom the review needs them: an
+    independent checker (never the requester, never a current or former member), from
+    outside the TRE, while the request waits for or is under review (not as a draft, not
+    once decided or withdrawn). That is exactly who may review it now, by design: the
+    requester and the project's members see server-rendered previews, and get the bytes
+    only in the released bundle (:func:`may_download`); an admin is no exception."""
+    return may_review(actor, req)
+
+
 def may_see_votes(actor: Actor, req: RequestFacts, *, has_voted_on_all: bool) -> bool:
     """Blinded review: a checker sees the other checkers' votes only after casting their
     own on every file; the requester sees them once the checkers have decided."""

@@ -27,18 +27,22 @@ from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.airlock import permissions as may
-from trenv.airlock.checks import DPLedgerEntry, FileCheck, Finding, check_file, worst
+from trenv.airlock.checks import DPLedgerEntry, FileCheck, check_file
 from trenv.airlock.decision import Outcome, Vote, decide
-from trenv.airlock.intake import IntakeLimits, read_sidecar, read_workspace_file, sidecar_paths
+from trenv.airlock.differencing import EarlierFile, with_differencing
+from trenv.airlock.intake import (
+    FrozenFile,
+    IntakeLimits,
+    read_sidecar,
+    read_workspace_file,
+    sidecar_paths,
+)
 from trenv.airlock.permissions import Actor, RequestFacts
 from trenv.airlock.states import EDITABLE, Move, next_state
 from trenv.airlock.store import ContentStore
 from trenv.config import Settings
-from trenv.disclosure.differencing import Ledger
 from trenv.disclosure.policy import load_policy
-from trenv.disclosure.populations import differencing_findings, near_populations
-from trenv.disclosure.record import OutputRecord
-from trenv.errors import Forbidden, Invalid, NotFound, TrenvError
+from trenv.errors import Forbidden, Invalid, NotFound
 from trenv.hub.launch import workspace_dir
 from trenv.registry.projects import get_project, has_been_member, projects_for_user
 from trenv.registry.users import get_user
@@ -294,8 +298,7 @@ def add_file(
         dp_output=dp_output,
         dp_lookup=lambda spend_id: dp_ledger_entry(session, spend_id),
     )
-    if record is not None:
-        check = with_server_differencing(session, settings, request, frozen.path, record, check)
+    check = with_server_differencing(session, settings, request, frozen, record, check)
     store = content_store(settings)
     store.put(frozen.data)
     record_sha = store.put(record) if record is not None else None
@@ -333,6 +336,12 @@ def add_file(
             "size": frozen.size,
             "check": check.status,
             "round": row.round,
+            # an image is frozen re-encoded: what was read, and what the re-encoding removed
+            **(
+                {"read_sha256": frozen.source_sha256, "reencoded": frozen.reencoded.summary()}
+                if frozen.reencoded is not None
+                else {}
+            ),
         },
     )
     session.refresh(request)
@@ -371,72 +380,65 @@ def with_server_differencing(
     session: Session,
     settings: Settings,
     request: ExportRequest,
-    path: str,
-    record_bytes: bytes,
+    frozen: FrozenFile,
+    record_bytes: bytes | None,
     check: FileCheck,
 ) -> FileCheck:
-    """Add the server's own differencing verdict: does this table, combined with the
-    project's released tables and the other tables of this request, pin down a cell that
-    one of them suppressed? The notebook's verdict only covers what it saw in the
-    workspace; the server sees every release of the project."""
-    try:
-        new = OutputRecord.model_validate_json(record_bytes)
-    except ValueError:
-        return check  # the saved-output check already failed this record
-    ledger = Ledger()
-    for sha in _project_record_hashes(session, request, exclude_path=path):
-        try:
-            ledger.add(OutputRecord.model_validate_json(content_store(settings).get(sha)))
-        except (ValueError, TrenvError):
-            continue
-    hits = differencing_findings(ledger.records, new)  # tables of other data left out
-    if not hits:
-        extra = Finding(
-            rule_id="differencing-server",
-            status="pass",
-            message=f"no suppressed cell is pinned down with {len(ledger.records)} other tables",
+    """Add the server's own differencing verdicts (:mod:`trenv.airlock.differencing`):
+    does this table, with the project's earlier tables, pin down a suppressed cell or
+    isolate a few people? The notebook's verdict only covers what it saw in the
+    workspace; the server sees every table the project released or asks to release."""
+    if record_bytes is None and frozen.kind not in ("table", "spreadsheet"):
+        return check
+    store = content_store(settings)
+    earlier = [
+        EarlierFile(
+            name=f"{f.path} (request {f.request_id})",
+            kind=f.kind,
+            header_rows=int((f.checks or {}).get("header_rows", 1)),
+            read=lambda sha=f.sha256: store.get(sha),
+            read_record=(lambda sha=f.record_sha256: store.get(sha)) if f.record_sha256 else None,
         )
-    else:
-        extra = Finding(
-            rule_id="differencing-server",
-            status="fail",
-            message="; ".join(
-                f"{'/'.join(h.row)} x {'/'.join(h.column)}: {h.reason()}" for h in hits[:20]
-            ),
-        )
-    findings = [*check.findings, extra]
-    near = near_populations(ledger.records, new)
-    if near:
-        findings.append(
-            Finding(
-                rule_id="population-difference",
-                status="fail",
-                message="; ".join(near[:20]),
-            )
-        )
-    return check.model_copy(
-        update={"findings": findings, "status": worst(f.status for f in findings)}
+        for f in earlier_files(session, request, exclude_path=frozen.path)
+    ]
+    return with_differencing(
+        check,
+        path=frozen.path,
+        kind=frozen.kind,
+        data=frozen.data,
+        record=record_bytes,
+        earlier=earlier,
+        policy=request.policy,
     )
 
 
-def _project_record_hashes(
+def earlier_files(
     session: Session, request: ExportRequest, *, exclude_path: str
-) -> list[str]:
-    """Output records of the project's released files, then of this request's other files."""
-    hashes: list[str] = []
-    for released in released_for_project(session, request.project):
-        outcome = decision_of(released)
-        hashes += [
-            f.record_sha256
-            for f in round_files(released, released.round)
-            if f.record_sha256 and outcome.get(f.id) == Decision.approve
-        ]
-    hashes += [
-        f.record_sha256
-        for f in working_files(request)
-        if f.record_sha256 and f.path != exclude_path
-    ]
-    return hashes
+) -> list[RequestFile]:
+    """The files a new file of ``request`` is compared with, oldest request first: the
+    approved files of the project's released requests, the current files of its other open
+    requests (a checker could approve both; of an approved request only its approved
+    files), and this request's other files. Rejected and withdrawn requests never leave."""
+    query = (
+        select(ExportRequest)
+        .where(
+            ExportRequest.project_id == request.project_id,
+            ExportRequest.id != request.id,
+            ExportRequest.state.not_in([RequestState.rejected, RequestState.withdrawn]),
+        )
+        .order_by(ExportRequest.id)
+    )
+    files: list[RequestFile] = []
+    for other in session.scalars(query):
+        if other.state in (RequestState.released, RequestState.approved):
+            outcome = decision_of(other)
+            files += [
+                f for f in round_files(other, other.round) if outcome.get(f.id) == Decision.approve
+            ]
+        else:
+            files += working_files(other)
+    files += [f for f in working_files(request) if f.path != exclude_path]
+    return files
 
 
 # --- moving the request -----------------------------------------------------------------

@@ -57,13 +57,19 @@ def _cell_keys(record: OutputRecord) -> dict[tuple[object, ...], float]:
     }
 
 
-def near_populations(records: Sequence[OutputRecord], new: OutputRecord) -> list[str]:
+def near_populations(
+    records: Sequence[OutputRecord],
+    new: OutputRecord,
+    *,
+    names: Sequence[str] | None = None,
+) -> list[str]:
     """Counts of the same cell in two tables that differ by fewer people than the threshold.
 
     Two tables of *slightly* different populations (all offenders, then all but one) are the
     classic differencing attack: the linear programme cannot see it, because their totals
     simply contradict; but the difference of the two counts is a count of the few people
-    left out. Flag every such pair of published cells (0 < difference < threshold)."""
+    left out. Flag every such pair of published cells (0 < difference < threshold).
+    ``names[i]`` names ``records[i]`` in the messages (default: "table i+1")."""
     if new.kind != "table" or new.statistic != "count" or new.normalize is not None:
         return []
     threshold = float(new.policy_parameters.get("threshold", {}).get("min_contributors", 0))
@@ -74,13 +80,14 @@ def near_populations(records: Sequence[OutputRecord], new: OutputRecord) -> list
     for position, record in enumerate(records):
         if record.kind != "table" or record.statistic != "count" or record.normalize is not None:
             continue
+        label = names[position] if names is not None else f"table {position + 1}"
         for key, value in _cell_keys(record).items():
             other = mine.get(key)
             if other is not None and 0 < abs(other - value) < threshold:
                 _, row, column = key
                 problems.append(
                     f"{'/'.join(map(str, row))} x {'/'.join(map(str, column)) or '-'}: "
-                    f"{other:g} here, {value:g} in table {position + 1}; the difference "
+                    f"{other:g} here, {value:g} in {label}; the difference "
                     f"isolates {abs(other - value):g} people (fewer than {threshold:g})"
                 )
     return problems

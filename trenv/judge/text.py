@@ -164,6 +164,7 @@ _QUOTED_WORD = re.compile(r"[\w.@/%:+#&',;!?()-]+")
 _HEX_ID = re.compile(r"(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}")
 _KEY_VALUE = re.compile(r"""^("[^"]{1,64}"|'[^']{1,64}'|[A-Za-z_][\w.-]{0,63})\s*:\s*(.+)$""")
 _LITERALS = frozenset({"true", "false", "null", "none", "nan", "na", "n/a", "nat", "inf"})
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
 # Lines of code start with these; a printed table does not.
 _KEYWORDS = frozenset(
     {
@@ -174,17 +175,18 @@ _KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _FILE_TOKEN = re.compile(
-    r'"(?:[^"\\\n]|\\.|"")*"|\'(?:[^\'\\\n]|\\.)*\'|[,;\t|]|[^,;\t|"\']+|["\']'
+    r'"(?:[^"\\\n]|\\.|"")*"|\'(?:[^\'\\\n]|\\.)*\'|[,;\t|&]|[^,;\t|&"\']+|["\']'
 )
+_FILE_DELIMITERS = (*_DELIMITERS, "&")  # & separates LaTeX table cells
 # A phrase of up to this many words is a field ("New York City"); a longer one is prose.
 PHRASE_WORDS = 3
 QUOTED_MAX = 100
 # A line with very many values is several rows written on one line (a list literal, a
 # one-line CSV): every WIDE_ROW_VALUES values count as one more row.
-WIDE_ROW_VALUES = 32
+WIDE_ROW_VALUES = 16
 # Lines of base64 or hex wrapped shorter than BLOB_RUN_MIN escape the run detector in
 # measure(); WRAPPED_LINES_MIN such lines in a row are one blob.
-_WRAPPED_LINE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9+/=_-]{12,}")
+_WRAPPED_LINE = re.compile(r"[A-Za-z0-9+/=_-]{12,}")
 WRAPPED_LINES_MIN = 4
 
 
@@ -217,7 +219,7 @@ def _fields(line: str) -> tuple[list[str], bool]:
     """The fields of one line and whether a delimiter (the line's most frequent one outside
     quotes) separated them; without one, whitespace does (quoted strings stay whole)."""
     tokens = _FILE_TOKEN.findall(line)
-    counts = {d: 0 for d in _DELIMITERS}
+    counts = {d: 0 for d in _FILE_DELIMITERS}
     for token in tokens:
         if token in counts:
             counts[token] += 1
@@ -240,30 +242,36 @@ def _fields(line: str) -> tuple[list[str], bool]:
 
 def _line_record(line: str) -> tuple[int, str | None]:
     """(rows this line holds, the key when it is one ``key: value`` pair)."""
-    stripped = line.strip().removeprefix("- ")
+    stripped = line.strip().removeprefix("- ").removesuffix("\\\\").rstrip()
     if not stripped:
         return 0, None
+    if _CALL.search(_QUOTED.sub('""', stripped)):
+        return 0, None  # a call: code, not a row of values
     fields, delimited = _fields(stripped)
     kinds = [_field_kind(f) for f in fields]
-    filled = [k for k in kinds if k != "empty"]
-    values = filled.count("value")
-    atoms = values + filled.count("word")
-    if len(filled) == 1:
-        pair = _KEY_VALUE.match(
-            next(f for f, k in zip(fields, kinds, strict=True) if k != "empty").strip()
-        )
-        if pair and filled[0] == "value":
-            return 0, pair.group(1).strip("\"'")
-        return (1, None) if filled[0] == "value" else (0, None)
-    if len(filled) < 2:
+    filled = [(f.strip(), k) for f, k in zip(fields, kinds, strict=True) if k != "empty"]
+    if not filled:
         return 0, None
+    pair = _KEY_VALUE.match(stripped.rstrip(",;"))
+    if pair and _field_kind(pair.group(2)) == "value" and len(filled) <= 2:
+        # One key: value per line (pretty JSON, YAML): a record spread over lines.
+        return 0, pair.group(1).strip("\"'")
+    if len(filled) == 1:
+        # A column written one value per line: numbers, dates, ids (not words or strings).
+        return (1, None) if _is_number(filled[0][0].lstrip("([{").rstrip(")]},")) else (0, None)
+    values = sum(k == "value" for _, k in filled)
+    atoms = values + sum(k == "word" for _, k in filled)
     if delimited:
         is_record = 3 * atoms > 2 * len(filled)  # more than two thirds of the fields
     else:
-        pair = _KEY_VALUE.match(stripped)
-        if pair and _field_kind(pair.group(2)) == "value":
-            return 0, pair.group(1).strip("\"'")
-        is_record = atoms == len(filled) and 3 * values >= len(filled)
+        # Aligned columns (a printed frame or series): only bare values and words, at least
+        # a third of them numbers, not a statement of code.
+        numbers = sum(_is_number(f) for f, _ in filled)
+        is_record = (
+            atoms == len(filled)
+            and 3 * numbers >= len(filled)
+            and filled[0][0].lower() not in _KEYWORDS
+        )
     return (max(1, atoms // WIDE_ROW_VALUES), None) if is_record else (0, None)
 
 
@@ -303,15 +311,17 @@ def record_rows(text: str) -> int:
 
 def wrapped_blob_chars(text: str) -> int:
     """Characters of base64/hex wrapped into lines shorter than :data:`BLOB_RUN_MIN` (which
-    :func:`measure` does not see): runs of WRAPPED_LINES_MIN or more such lines."""
-    total = run_chars = run_lines = 0
+    :func:`measure` does not see): runs of WRAPPED_LINES_MIN or more lines of the alphabet
+    alone, at least half of them mixing character classes (encoded zeros are all 'A')."""
+    total = run_chars = run_lines = mixed = 0
     for line in [*text.splitlines(), ""]:
         stripped = line.strip()
         if len(stripped) < BLOB_RUN_MIN and _WRAPPED_LINE.fullmatch(stripped):
             run_chars += len(stripped)
             run_lines += 1
+            mixed += _is_encoded(stripped) and not stripped.isdigit()
             continue
-        if run_lines >= WRAPPED_LINES_MIN:
+        if run_lines >= WRAPPED_LINES_MIN and 2 * mixed >= run_lines:
             total += run_chars
-        run_chars = run_lines = 0
+        run_chars = run_lines = mixed = 0
     return total

@@ -450,3 +450,34 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON, hashed verbatim
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class EgressKind(enum.StrEnum):
+    """What the egress meter counts apart (trenv.meter.wire holds the same names)."""
+
+    text = "text"  # kernel/terminal text and contents-API reads sent to the browser
+    image = "image"  # figures sent to the browser (judged for packed bytes on their own)
+    upload = "upload"  # bytes saved or uploaded through the browser (capped per day)
+
+
+class EgressUsage(Base):
+    """Bytes that crossed the browser boundary for one user, project, UTC clock hour and kind.
+
+    Written only with an atomic upsert (trenv.meter.ledger) so concurrent reports add up.
+    ``warned_at``/``stopped_at`` mark that the warning/hard level's audit event was written,
+    so each is written once per user, hour and kind.
+    """
+
+    __tablename__ = "egress_usage"
+    # username first: the meter reads a user's rows of one hour (or one day, for uploads).
+    __table_args__ = (UniqueConstraint("username", "hour", "kind", "project"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # start of the UTC hour
+    kind: Mapped[EgressKind] = mapped_column(_enum(EgressKind, "egress_kind"))
+    project: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    warned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

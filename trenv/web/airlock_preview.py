@@ -3,7 +3,9 @@
 Tables come as data (header, rows, flagged cells with their reasons) so the template
 renders and escapes them itself; notebooks and text come as HTML that
 :mod:`trenv.airlock.preview` has already escaped (the one place it is marked safe); PNG
-figures are shown from the raw-file route, never inlined from the client's description.
+figures are shown from the raw-file route to the checkers reviewing the request and from
+the server-rendered preview route to everyone else (:mod:`trenv.web.airlock_files`), never
+inlined from the client's description.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from trenv.errors import TrenvError
 from trenv.store.models import RequestFile
 
 MAX_ROWS = 300
-# Raw bytes are served only for these: PNG inline (it is shown as <img>), PDF to checkers.
+# Raw bytes are served, to reviewing checkers only, for these: PNG inline (it is shown as
+# <img>), PDF as a download.
 INLINE_TYPES = frozenset({"image/png"})
 CHECKER_DOWNLOAD_TYPES = frozenset({"application/pdf"})
 

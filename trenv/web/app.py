@@ -56,6 +56,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     from trenv.web import oauth
     from trenv.web.api import airlock as airlock_api
     from trenv.web.api import dp as dp_api
+    from trenv.web.api import egress as egress_api
     from trenv.web.api import me as me_api
     from trenv.web.pages import admin as admin_pages
     from trenv.web.pages import airlock as airlock_pages
@@ -64,6 +65,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     api = prefix + "api"
     app.include_router(me_api.router, prefix=api)
     app.include_router(dp_api.router, prefix=api)
+    app.include_router(egress_api.router, prefix=api)
     app.include_router(airlock_api.router, prefix=api)
     app.include_router(oauth.router, prefix=prefix.rstrip("/"))
     app.include_router(home.router, prefix=prefix.rstrip("/"))

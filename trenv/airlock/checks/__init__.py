@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trenv.airlock.checks.dp import check_dp
+from trenv.airlock.checks.formulas import grid_formulas
 from trenv.airlock.checks.grid import csv_rows
-from trenv.airlock.checks.media import check_figure, check_text
+from trenv.airlock.checks.margins import margin_findings
+from trenv.airlock.checks.media import check_figure, check_text, image_findings
 from trenv.airlock.checks.models import (
     DPLedgerEntry,
     FileCheck,
@@ -48,23 +50,32 @@ def check_file(
             "dp-output", check_dp(frozen, dp_output, project=project, dp_lookup=dp_lookup)
         )
     if frozen.kind == "table":
+        rows = csv_rows(frozen.data)
         if record is not None:
             findings, header_rows = check_saved(frozen, record, policy)
+            findings += grid_formulas(rows, header_rows=header_rows)
             return summarise("table", findings, header_rows)
-        return summarise(
-            "table",
-            inspect_grid(csv_rows(frozen.data), policy=policy)
-            or [finding("table", "pass", "No small counts, identifiers or row-level data found.")],
-        )
-    if frozen.kind == "spreadsheet":
-        found = check_workbook(frozen.data, policy) or [
-            finding("table", "pass", "No small counts, identifiers or row-level data found.")
+        found = [
+            *inspect_grid(rows, policy=policy),
+            *margin_findings(rows, policy=policy),
+            *grid_formulas(rows),
         ]
+        if not any(f.status != "pass" for f in found):
+            found.insert(
+                0, finding("table", "pass", "No small counts, identifiers or row-level data found.")
+            )
+        return summarise("table", found)
+    if frozen.kind == "spreadsheet":
+        found = check_workbook(frozen.data, policy)
+        if not any(f.status != "pass" for f in found):
+            found.insert(
+                0, finding("table", "pass", "No small counts, identifiers or row-level data found.")
+            )
         return summarise("spreadsheet", found)
     if frozen.kind == "figure":
         if record is not None and frozen.media_type == "image/png":
             findings, _ = check_saved(frozen, record, policy)
-            return summarise("figure", findings, header_rows=0)
+            return summarise("figure", [*findings, *image_findings(frozen)], header_rows=0)
         return summarise("figure", check_figure(frozen), header_rows=0)
     if frozen.kind in ("text", "document"):
         return summarise(frozen.kind, check_text(frozen), header_rows=0)

@@ -366,7 +366,9 @@ def check_saved(frozen: FrozenFile, record_bytes: bytes, policy: str) -> tuple[l
                 f"The output record next to {name} describes {named}, not this file.",
             )
         ], 1
-    if record.files[name] != frozen.sha256:
+    # The record names the file as tre.save wrote it; an image is frozen re-encoded, so
+    # compare what was read from the workspace.
+    if record.files[name] != frozen.read_sha256:
         return [
             finding(
                 "record-hash",
@@ -375,7 +377,10 @@ def check_saved(frozen: FrozenFile, record_bytes: bytes, policy: str) -> tuple[l
                 "its sha256 is not the one in its output record.",
             )
         ], 1
-    out = [finding("record-hash", "pass", f"{name} is byte for byte the file tre.save wrote.")]
+    as_read = " as read (then re-encoded)" if frozen.reencoded is not None else ""
+    out = [
+        finding("record-hash", "pass", f"{name}{as_read} is byte for byte the file tre.save wrote.")
+    ]
     if frozen.kind == "figure":
         if record.kind != "figure":
             return [

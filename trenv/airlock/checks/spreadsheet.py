@@ -1,9 +1,12 @@
-"""Workbooks: every sheet is inspected like a CSV; hidden sheets fail because the checker
-would not see them, and the preview shows the first sheet only."""
+"""Workbooks: every sheet is inspected like a CSV (and its totals audited); hidden sheets
+fail because the checker would not see them, and the preview shows the first sheet only.
+Formulas are found by the cells' types, not only their text."""
 
 from __future__ import annotations
 
+from trenv.airlock.checks.formulas import workbook_formulas
 from trenv.airlock.checks.grid import xlsx_sheets
+from trenv.airlock.checks.margins import margin_findings
 from trenv.airlock.checks.models import Finding, finding
 from trenv.airlock.checks.tabular import inspect_grid
 
@@ -11,6 +14,7 @@ from trenv.airlock.checks.tabular import inspect_grid
 def check_workbook(data: bytes, policy: str) -> list[Finding]:
     try:
         sheets = xlsx_sheets(data)
+        formulas = workbook_formulas(data)
     except Exception as exc:  # openpyxl raises many types for malformed parts
         return [finding("workbook", "fail", f"The workbook cannot be read ({type(exc).__name__}).")]
     if not sheets:
@@ -45,4 +49,5 @@ def check_workbook(data: bytes, policy: str) -> list[Finding]:
             )
         where = f"sheet {sheet.name!r}"
         out += inspect_grid(sheet.rows, policy=policy, where=where, positions=n == 0)
-    return out
+        out += margin_findings(sheet.rows, policy=policy, where=where, positions=n == 0)
+    return out + formulas

@@ -9,45 +9,28 @@ fails, because it could single out a handful of people.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
+from trenv.airlock.checks.counts import (
+    COUNT_NAME,
+    MICRODATA_ROWS,
+    NOT_COUNT_NAME,
+    is_default_index,
+    is_placeholder,
+    whole_number,
+)
 from trenv.airlock.checks.models import Finding, finding
 from trenv.airlock.checks.patterns import PSEUDONYM, is_identifier_name, looks_like_bsn
 from trenv.disclosure.policy import load_policy
 
-# More data rows than this and a table looks like row-level data rather than a summary.
-MICRODATA_ROWS = 1000
+__all__ = ["MICRODATA_ROWS", "inspect_grid", "threshold_of"]
+
 # All values distinct over at least this many rows: a key, not a category.
 DISTINCT_ROWS = 100
-_NOT_COUNT = re.compile(
-    r"(year|jaar|month|maand|week|day|dag|quarter|kwartaal|age|leeftijd|code|date|datum|"
-    r"postcode|zip)",
-    re.IGNORECASE,
-)
-_COUNT_NAME = re.compile(r"^(n|count|counts|freq|frequency|aantal|number|total|totaal)$", re.I)
 _CODE = re.compile(r"^[A-Za-z]{0,4}[-_]?\d{3,}$")
 
 
 def threshold_of(policy: str) -> int:
     return load_policy(policy).threshold.min_contributors
-
-
-def _whole(value: str) -> int | None:
-    v = value.strip()
-    if not v:
-        return None
-    try:
-        f = float(v)
-    except ValueError:
-        return None
-    if f != f or f < 0 or not f.is_integer():  # NaN, negative, fractional
-        return None
-    return int(f)
-
-
-def _is_default_index(name: str, values: Sequence[str]) -> bool:
-    # pandas' to_csv writes an unnamed 0..n-1 index: positions, not counts.
-    return not name.strip() and list(values) == [str(i) for i in range(len(values))]
 
 
 def inspect_grid(
@@ -118,7 +101,7 @@ def inspect_grid(
                 )
             )
             continue
-        if _is_default_index(name, col):
+        if is_default_index(name, col):
             continue
         if len(filled) >= DISTINCT_ROWS and len(set(filled)) == len(filled):
             codes = sum(bool(_CODE.match(v.strip())) for v in filled) >= 0.9 * len(filled)
@@ -132,11 +115,12 @@ def inspect_grid(
                 )
             )
             continue
-        whole = [_whole(v) for v in col]
+        whole = [whole_number(v) for v in col]
+        # Placeholders of blanked cells ("-", "x", "<10") leave the rest of a column counts.
         count_like = filled and all(
-            w is not None for w, v in zip(whole, col, strict=True) if v.strip()
+            w is not None for w, v in zip(whole, col, strict=True) if not is_placeholder(v)
         )
-        if not count_like or (_NOT_COUNT.search(name) and not _COUNT_NAME.match(name.strip())):
+        if not count_like or (NOT_COUNT_NAME.search(name) and not COUNT_NAME.match(name.strip())):
             continue
         small = [(i, j) for i, w in enumerate(whole) if w is not None and 0 < w < limit]
         if small:

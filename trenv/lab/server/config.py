@@ -20,7 +20,8 @@ from traitlets import Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 from trenv.disclosure.policy import Policy, load_policy
-from trenv.lab.server.decisions import DATA_SUFFIXES, MB, Limits
+from trenv.lab.server.decisions import MB, Limits
+from trenv.lab.server.output_judge import OutputLimits
 
 
 class TrenvLab(Configurable):
@@ -45,18 +46,14 @@ class TrenvLab(Configurable):
     max_raw_read_mb = Float(
         None,
         allow_none=True,
-        help="Largest data file (by suffix or content) whose bytes the contents API returns, "
-        "in MB. None: the policy's airlock.max_raw_read_mb. Files under data_roots: never.",
+        help="Largest file whose bytes the contents API returns (larger ones are too large "
+        "to show), in MB. None: the policy's airlock.max_raw_read_mb. Files under data_roots: "
+        "never; data files (judged by content): never.",
     ).tag(config=True)
     data_roots = List(
         Unicode(),
         help="Directories whose files are never returned raw, however they are reached "
         "(symlinks are followed). Default: $TRENV_DATA, else /data.",
-    ).tag(config=True)
-    data_suffixes = List(
-        Unicode(),
-        default_value=sorted(DATA_SUFFIXES),
-        help="File suffixes treated as data files (besides files recognised by their bytes).",
     ).tag(config=True)
     api_url = Unicode(
         help="The trenv web API that export requests and the DP budget are forwarded to. "
@@ -81,8 +78,12 @@ class TrenvLab(Configurable):
             max_raw_read_bytes=int(raw * MB),
             max_upload_bytes=int(upload * MB),
             copy_limit_chars=int(copy),
-            data_suffixes=frozenset(s.lower() for s in self.data_suffixes),
+            output=self.output_limits().output,
         )
+
+    def output_limits(self) -> OutputLimits:
+        """The limits on output to the browser (the policy's ``egress`` section)."""
+        return OutputLimits.from_setting(self.resolved_policy().egress)
 
     def resolved_api_url(self) -> str:
         return (self.api_url or os.environ.get("TRENV_API_URL") or "").rstrip("/")

@@ -3,8 +3,9 @@
 Each function returns ``None`` when the request may go on, else the refusal that the
 researcher sees (a :class:`Refusal`, answered with 403). The tornado side
 (:mod:`trenv.lab.server.guards`) gathers the facts (the path as resolved on disk, its size,
-its first bytes) and applies these decisions, so the unit tests can cover every rule without
-a server.
+its first bytes, the content the contents manager read) and applies these decisions, so the
+unit tests can cover every rule without a server. What a file's bytes are is judged by
+:mod:`trenv.judge.files`, never by its name.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+
+from trenv.judge.files import FileLimits, FileVerdict, judge_head
+from trenv.judge.text import TextLimits
 
 MB = 1024 * 1024
 EXPORT_HINT = (
@@ -27,42 +31,13 @@ EXPORT_HINT = (
 DOWNLOAD_PREFIXES: tuple[str, ...] = ("files/", "view/", "nbconvert/")
 # ?download=<value> turns any handler into a download; these values leave it off.
 _NOT_DOWNLOAD = {"", "0", "false", "no", "off"}
-# Suffixes of data files: tabular, statistical, database and archive formats (lower case).
-DATA_SUFFIXES: frozenset[str] = frozenset(
-    {
-        ".parquet", ".pq", ".csv", ".tsv", ".tab", ".psv", ".xlsx", ".xlsm", ".xls", ".ods",
-        ".feather", ".arrow", ".ipc", ".orc", ".avro", ".sqlite", ".sqlite3", ".db",
-        ".duckdb", ".sav", ".zsav", ".dta", ".sas7bdat", ".xpt", ".rds", ".rdata", ".rda",
-        ".pkl", ".pickle", ".h5", ".hdf5", ".npy", ".npz", ".jsonl", ".ndjson", ".zip",
-        ".gz", ".bz2", ".xz", ".zst", ".7z", ".tar",
-    }
-)  # fmt: skip
-# First bytes of binary data formats: a parquet file renamed to notes.txt is still data.
-DATA_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (0, b"PAR1"),  # parquet
-    (0, b"SQLite format 3\x00"),
-    (0, b"ARROW1"),  # feather v2 / arrow IPC file
-    (0, b"PK\x03\x04"),  # zip, xlsx, ods
-    (0, b"\xd0\xcf\x11\xe0"),  # OLE: xls, old SPSS/Stata exports
-    (0, b"\x1f\x8b"),  # gzip
-    (0, b"BZh"),
-    (0, b"\xfd7zXZ\x00"),
-    (0, b"\x28\xb5\x2f\xfd"),  # zstd
-    (0, b"7z\xbc\xaf\x27\x1c"),
-    (0, b"\x89HDF"),
-    (0, b"ORC"),
-    (0, b"Obj\x01"),  # avro
-    (0, b"\x93NUMPY"),
-    (8, b"DUCK"),  # duckdb: the magic follows an 8-byte checksum
-)
-MAGIC_BYTES = 16  # how much of a file the magic check reads
 
 
 @dataclass(frozen=True)
 class Refusal:
     """Why a request is refused; ``message`` is what the researcher reads."""
 
-    reason: str  # a short machine-readable key: download, data-read, upload-size
+    reason: str  # a short key: download, data-read, upload-size, upload-day, egress-stopped
     message: str
 
     def body(self) -> dict[str, str]:
@@ -77,7 +52,18 @@ class Limits:
     max_raw_read_bytes: int = 1 * MB
     max_upload_bytes: int = 10 * MB
     copy_limit_chars: int = 500
-    data_suffixes: frozenset[str] = DATA_SUFFIXES
+    # What one output may show (the policy's egress.output_max_*); a whole file shows no more.
+    output: TextLimits = field(default_factory=TextLimits)
+
+    def files(self) -> FileLimits:
+        """The output limits applied to a whole file read through the contents API."""
+        return FileLimits(
+            max_read_bytes=self.max_raw_read_bytes,
+            max_table_rows=self.output.max_table_rows,
+            max_blob_chars=self.output.max_blob_chars,
+            max_pseudonyms=self.output.max_pseudonyms,
+            max_image_extra_bytes=self.output.max_blob_chars,
+        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +74,7 @@ class FileFacts:
     exists: bool
     is_dir: bool
     size: int
-    head: bytes = b""  # the first MAGIC_BYTES bytes of a regular file
+    head: bytes = b""  # the first HEAD_BYTES bytes of a regular file
 
 
 def relative_to_base(path: str, base_url: str) -> str | None:
@@ -125,25 +111,24 @@ def is_under(path: str, roots: Iterable[str]) -> bool:
     return any(p == PurePosixPath(r) or PurePosixPath(r) in p.parents for r in roots)
 
 
-def looks_like_data(name: str, head: bytes, suffixes: frozenset[str]) -> bool:
-    """A data file by its suffix (any of a compound one like .csv.gz) or its first bytes."""
-    lowered = PurePosixPath(name.lower())
-    if any(s in suffixes for s in lowered.suffixes):
-        return True
-    return any(head[at : at + len(magic)] == magic for at, magic in DATA_MAGIC)
-
-
 def wants_content(query: Mapping[str, Sequence[str]]) -> bool:
     """The contents API returns a file's content unless ``content=0`` (its default is 1)."""
     values = query.get("content", ["1"])
     return not values or values[-1].strip() not in ("0", "false")
 
 
+def reads_notebook(path: str, query: Mapping[str, Sequence[str]]) -> bool:
+    """Will the contents manager answer with a notebook model (not the file's text)?"""
+    kind = (query.get("type") or [""])[-1]
+    return kind == "notebook" or (kind == "" and path.lower().endswith(".ipynb"))
+
+
 def raw_read_refusal(
     path: str, facts: FileFacts, query: Mapping[str, Sequence[str]], limits: Limits
 ) -> Refusal | None:
-    """Refuse a contents-API read of a file's bytes under the data roots or, for data files,
-    above the size limit. Directory listings and metadata-only reads stay allowed.
+    """What can be refused before a file is read: anything under the data roots, and a file
+    whose first bytes name a data format or that is too large to show. Directory listings
+    and metadata-only reads stay allowed; notebooks are judged on their model.
 
     ``path`` is the contents path as asked; ``facts.resolved`` is where it leads, so a
     symlink from the workspace into /data is judged by its target.
@@ -157,18 +142,44 @@ def raw_read_refusal(
             f"{', '.join(limits.data_roots)}; it can be analysed in a notebook, not opened "
             f"or downloaded in the browser. {EXPORT_HINT}",
         )
-    # Judge by the name asked for, the name it leads to and the bytes themselves.
-    is_data = looks_like_data(path, facts.head, limits.data_suffixes) or looks_like_data(
-        facts.resolved, b"", limits.data_suffixes
-    )
-    if is_data and facts.size > limits.max_raw_read_bytes:
+    if reads_notebook(path, query):
+        return None
+    verdict = judge_head(facts.head, facts.size, limits.files())
+    return content_refusal(path, verdict) if verdict is not None else None
+
+
+def content_refusal(path: str, verdict: FileVerdict) -> Refusal | None:
+    """The refusal of a file judged by its content (trenv.judge.files), None when shown."""
+    if verdict.shown:
+        return None
+    name = path.strip("/")
+    if verdict.kind == "too-large":
         return Refusal(
             "data-read",
-            f"{path.strip('/')} is a data file of {facts.size / MB:.1f} MB; the browser may "
-            f"read data files up to {limits.max_raw_read_bytes / MB:g} MB. Analyse it in a "
-            f"notebook. {EXPORT_HINT}",
+            f"{name} is {verdict.what}. Look at it in a notebook instead (for example its "
+            f"first lines, or a summary). {EXPORT_HINT}",
         )
-    return None
+    return Refusal(
+        "data-read",
+        f"{name} looks like {verdict.what}, whatever its name, so it is not opened in the "
+        "browser. Analyse it in a notebook (read it with pandas and look at a few rows or "
+        f"at aggregates). {EXPORT_HINT}",
+    )
+
+
+def notebook_refusal(path: str, why: str) -> Refusal:
+    """A notebook whose content (not its outputs) holds data, or one read as a plain file
+    whose outputs would be withheld in the notebook view."""
+    return Refusal(
+        "data-read",
+        f"{path.strip('/')}: {why} Open it as a notebook, where outputs above the limits "
+        f"are withheld, and keep data in data files that notebooks read. {EXPORT_HINT}",
+    )
+
+
+def stopped_refusal(message: str) -> Refusal:
+    """A read refused because this hour's output to the browser is used up (the meter)."""
+    return Refusal("egress-stopped", message)
 
 
 def payload_bytes(model: Mapping[str, Any]) -> int:

@@ -9,7 +9,6 @@ posts pass the same-origin check in :mod:`trenv.web.deps`.
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -22,17 +21,14 @@ from trenv.airlock import release as releasing
 from trenv.airlock import service
 from trenv.airlock.service import FileSpec
 from trenv.airlock.states import REVIEWABLE
-from trenv.errors import Forbidden, Invalid, NotFound
+from trenv.errors import Invalid
 from trenv.hub.launch import workspace_dir
 from trenv.registry.projects import list_projects, projects_for_user
 from trenv.store.models import Decision, ExportRequest, RequestState
+from trenv.web import airlock_files as files
 from trenv.web import airlock_view as view
 from trenv.web.airlock_caller import AirlockCaller, Caller, load, outside_only
-from trenv.web.airlock_preview import (
-    CHECKER_DOWNLOAD_TYPES,
-    INLINE_TYPES,
-    build_preview,
-)
+from trenv.web.airlock_preview import build_preview
 from trenv.web.api.airlock import create_project, zip_response
 from trenv.web.deps import AppSettings, DbSession, Reviewer
 from trenv.web.flash import act as _act
@@ -199,6 +195,8 @@ def request_page(
         "is_requester": is_requester,
         "reviewing": "review" in detail.allowed,
         "checker_view": actor.is_checker and not actor.project_member,
+        # the raw files for the checkers reviewing it, server-rendered previews for the rest
+        "bytes_allowed": files.may_read_bytes(caller, actor, req),
         "earlier_releases": _earlier_releases(session, req),
         "workspace": workspace,
         "decisions": list(Decision),
@@ -368,39 +366,21 @@ def vote(
 def raw_file(
     request_id: int, file_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
 ) -> Response:
-    """A frozen figure for the page's ``<img>`` (PNG, inline), or a PDF for a checker.
-
-    Nothing else is served raw: tables, text and notebooks are previewed in the page, and
-    a researcher never gets unreleased files as downloads (that is what the airlock is for).
-    """
+    """The frozen bytes of a figure (PNG inline, PDF as a download), to the checkers
+    reviewing the request only; everyone else sees the preview below."""
     req, actor = load(session, caller, request_id)
-    row = next((f for f in req.files if f.id == file_id), None)
-    if row is None:
-        raise NotFound(f"file {file_id} is not part of request {request_id}.")
-    member = actor.project_member or actor.username == req.requester
-    if not (actor.is_checker or member):
-        raise Forbidden("only checkers and the project's members see the files.")
-    if row.media_type in INLINE_TYPES:
-        disposition = "inline"
-    elif row.media_type in CHECKER_DOWNLOAD_TYPES and actor.is_checker and not member:
-        disposition = "attachment"
-    else:
-        raise NotFound(
-            f"{row.path} is not served as a file.",
-            "Its preview is on the request page; files leave the TRE only by a release.",
-        )
-    name = posixpath.basename(row.path)
-    ascii_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    return Response(
-        content=service.frozen_bytes(settings, row.sha256),
-        media_type=row.media_type,
-        headers={
-            "Content-Disposition": (
-                f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-            ),
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    row = files.file_row(req, file_id)
+    files.require_bytes(caller, actor, req)
+    return files.raw_response(settings, row)
+
+
+@router.get("/requests/{request_id}/files/{file_id}/preview.png")
+def preview_file(
+    request_id: int, file_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
+) -> Response:
+    """A coarse server-rendered preview of a figure, for anyone who may see the request."""
+    req, _actor = load(session, caller, request_id)
+    return files.preview_response(settings, files.file_row(req, file_id))
 
 
 # --- checkers: the queue ---------------------------------------------------------------------
