@@ -241,7 +241,6 @@ def test_a_list_of_people_is_refused() -> None:
     "path",
     [
         "docs/lab.md",
-        "docs/airlock.md",
         "README.md",
         "trenv/lab/server/guards.py",
         "trenv/airlock/service.py",

@@ -129,8 +129,9 @@ def test_base64_in_the_terminal_is_cut() -> None:
 def test_every_socket_on_a_terminal_gets_one_verdict() -> None:
     window = TerminalWindow(LIMITS, Clock())
     frame = csv(300)
-    first, second = window.judge(frame), window.judge(frame)
+    first, second = window.judge(frame, sockets=2), window.judge(frame, sockets=2)
     assert first is second  # one cut, one audit event, however many tabs show the terminal
+    assert window.judge(frame).send is None  # a third time is a new frame: withheld
 
 
 # --- a real server --------------------------------------------------------------------------

@@ -95,7 +95,6 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"RDA3\n", "an R data file"),
     (0, b"X\n\x00\x00\x00", "an R data file (.rds)"),
     (0, b"\x1f\x8b", "a gzip archive"),
-    (0, b"BZh", "a bzip2 archive"),
     (0, b"\xfd7zXZ\x00", "an xz archive"),
     (0, b"\x28\xb5\x2f\xfd", "a Zstandard archive"),
     (0, b"\x04\x22\x4d\x18", "an LZ4 archive"),
@@ -103,17 +102,23 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"Rar!\x1a\x07", "a RAR archive"),
     (257, b"ustar", "a tar archive"),
     (0, b"%PDF-", "a PDF document (it can carry embedded files and compressed data)"),
-    (0, b"GIF8", "a GIF image (figures are shown as PNG, JPEG or SVG)"),
+    (0, b"GIF87a", "a GIF image (figures are shown as PNG, JPEG or SVG)"),
+    (0, b"GIF89a", "a GIF image (figures are shown as PNG, JPEG or SVG)"),
     (0, b"BM", "a bitmap image (figures are shown as PNG, JPEG or SVG)"),
     (0, b"II*\x00", "a TIFF image (figures are shown as PNG, JPEG or SVG)"),
     (0, b"MM\x00*", "a TIFF image (figures are shown as PNG, JPEG or SVG)"),
 )
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+# Magic numbers a line of text could begin with ("PAR1: minutes", "ORCID list", "BMI"): they
+# name a format only when binary bytes follow, as they do in every real file of it.
+_WEAK = frozenset({b"PAR1", b"PARE", b"ARROW1", b"FEA1", b"ORC", b"BM", b"$FL2", b"$FL3"})
+_BINARY_BYTES = re.compile(rb"[\x00-\x07\x0e-\x1a\x1c-\x1f]")
 # Pickle protocols 2 to 5 begin with PROTO; protocol 0 is text: a GLOBAL or a MARK and a
 # dict/list, then memo PUTs ("p0").
 _PICKLE_BINARY = re.compile(rb"\x80[\x02-\x05]|[\]}]q\x00")  # protocols 2-5; 1
 _PICKLE_TEXT = re.compile(rb"(?:c[\w.]+\n\w+\n|\((?:dp|lp)\d+\n)")
 _WEBP = re.compile(rb"RIFF....WEBP", re.DOTALL)
+_BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
 
 
 def _stata_legacy(head: bytes) -> bool:
@@ -146,11 +151,15 @@ def data_format(head: bytes) -> str | None:
     """The data or container format that ``head`` (a file's first bytes) begins, or None."""
     for at, magic, what in _MAGIC:
         if head[at : at + len(magic)] == magic:
+            if magic in _WEAK and _is_text(head, partial=True):
+                continue
             return what
     if head.startswith(_ZIP):
         return _zip_kind(head)
     if _PICKLE_BINARY.match(head) or _PICKLE_TEXT.match(head):
         return "a Python pickle"
+    if _BZIP2.match(head):
+        return "a bzip2 archive"
     if _stata_legacy(head):
         return "a Stata data file (.dta)"
     if _WEBP.match(head):
@@ -338,7 +347,7 @@ def judge_head(head: bytes, size: int, limits: FileLimits) -> FileVerdict | None
     image = image_format(head)
     if image is not None:
         what = f"a {image} image of {_size(size)}"
-    elif _decodes(head, partial=True):
+    elif _is_text(head, partial=True):
         what = f"a text file of {_size(size)}"
     else:
         what = f"a file of {_size(size)}"
@@ -349,18 +358,22 @@ def judge_head(head: bytes, size: int, limits: FileLimits) -> FileVerdict | None
     )
 
 
-def _decodes(data: bytes, *, partial: bool = False) -> bool:
+def _is_text(data: bytes, *, partial: bool = False) -> bool:
+    """UTF-8 without the control bytes that only binary formats hold (text has tabs, line
+    ends, form feeds, backspaces and terminal escapes). ``partial``: ``data`` is a file's
+    head, which may end in the middle of a character."""
+    if _BINARY_BYTES.search(data):
+        return False
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
-        # A head cut in the middle of a character is still text.
         return partial and error.start >= len(data) - 3 and error.reason == "unexpected end of data"
-    return "\x00" not in data.decode("utf-8", "replace")
+    return True
 
 
 def decode_text(data: bytes) -> str | None:
     """``data`` as text (UTF-8, a byte-order mark dropped), None when it is not text."""
-    if not _decodes(data):
+    if not _is_text(data):
         return None
     return data.decode("utf-8").removeprefix("\ufeff")
 

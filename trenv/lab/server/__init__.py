@@ -76,8 +76,9 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
         terminals,
     )
     serverapp.log.info(
-        "trenv lock-down: downloads refused; raw reads under %s refused; data files over "
-        "%d bytes and uploads over %d bytes refused; copy limit %d characters",
+        "trenv lock-down: downloads refused; raw reads under %s refused; reads judged by "
+        "content (data refused, files over %d bytes too large to show, notebook outputs "
+        "above the caps withheld); uploads over %d bytes refused; copy limit %d characters",
         ", ".join(limits.data_roots),
         limits.max_raw_read_bytes,
         limits.max_upload_bytes,

@@ -31,7 +31,7 @@ SERIES_REMEMBERED = 32
 @dataclass(frozen=True)
 class _Series:
     numbers: tuple[float, ...]
-    step: float | None  # the counter's step, once two lines have set it
+    step: float | None  # how far the counter went up to this line (None: not a counter)
 
 
 class ProgressSeries:
@@ -55,13 +55,15 @@ class ProgressSeries:
             return False  # bare numbers are a column, not a report of progress
         numbers = tuple(float(n) for n in found)
         before = self._series.pop(template, None)
-        ok = False
         step: float | None = None
         if before is not None:
-            step = numbers[0] - before.numbers[0]
+            moved = numbers[0] - before.numbers[0]
             others = sum(a != b for a, b in zip(numbers[1:], before.numbers[1:], strict=True))
-            ok = step > 0 and before.step in (None, step) and others <= 1
-        self._series[template] = _Series(numbers, step if ok else None)
+            step = moved if moved > 0 and others <= 1 else None
+        # Progress once the counter has gone up by the same step twice in a row: random
+        # values in the first column do that rarely, a loop counter always.
+        ok = step is not None and before is not None and before.step == step
+        self._series[template] = _Series(numbers, step)
         while len(self._series) > SERIES_REMEMBERED:
             self._series.popitem(last=False)
         return ok

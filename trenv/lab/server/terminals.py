@@ -88,7 +88,8 @@ class TerminalWindow:
         self._chars = 0
         self._rows = 0
         self._withheld_until = 0.0
-        self._last: tuple[str, FrameVerdict] | None = None
+        # The last frame, its verdict, and how many more sockets will be handed that frame.
+        self._last: tuple[str, FrameVerdict, int] | None = None
 
     def _expire(self, now: float) -> None:
         while self._recent and self._recent[0][0] <= now - WINDOW_SECONDS:
@@ -96,12 +97,15 @@ class TerminalWindow:
             self._chars -= chars
             self._rows -= rows
 
-    def judge(self, frame: str) -> FrameVerdict:
-        # Every socket on a terminal gets the same frame object: judge it once.
-        if self._last is not None and self._last[0] is frame:
-            return self._last[1]
+    def judge(self, frame: str, sockets: int = 1) -> FrameVerdict:
+        """The verdict on ``frame``, which terminado hands to each of the ``sockets`` showing
+        this terminal in turn: judged (and counted, and audited) once for all of them."""
+        last = self._last
+        if last is not None and last[0] is frame and last[2] > 0:
+            self._last = (frame, last[1], last[2] - 1)
+            return last[1]
         verdict = self._judge(frame)
-        self._last = (frame, verdict)
+        self._last = (frame, verdict, sockets - 1)
         return verdict
 
     def _judge(self, frame: str) -> FrameVerdict:
@@ -190,7 +194,8 @@ class JudgedTermSocket(TermSocket):
         return window
 
     def on_pty_read(self, text: str) -> None:
-        verdict = self._window().judge(text)
+        sockets = len(self.terminal.clients) if self.terminal is not None else 1
+        verdict = self._window().judge(text, sockets)
         if verdict.cut is not None and verdict.detail:
             self.log.warning("trenv: terminal output cut (%s)", verdict.cut.rule)
             self.meter.event("egress.cut", {**verdict.detail, "terminal": self.term_name})
