@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from tests.support.browser import browser  # noqa: F401  (one Chromium for every browser test)
+from tests.support.browser import browser  # noqa: F401  (one Chromium per browser test module)
 from tests.support.postgres import running_cluster
 from trenv.config import Settings, get_settings
 from trenv.store import dispose_engines, transaction, upgrade

@@ -30,3 +30,9 @@ class Invalid(TrenvError):
 
 class Forbidden(TrenvError):
     status_code = 403
+
+
+class TooMany(TrenvError):
+    """A limit per period is used up (the egress meter's hour): retry after it resets."""
+
+    status_code = 429

@@ -333,6 +333,47 @@ def test_each_cut_is_audited(hub: Hub, lab: LabSession) -> None:
     assert all("fraud" not in json.dumps(d) for d in cut)  # no data in the audit trail
 
 
+TRACE = """
+import ctypes, errno, json, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+server = os.getppid()
+found = {"cmdline": open(f"/proc/{server}/cmdline", "rb").read().replace(b"\\0", b" ").decode()}
+child = subprocess.Popen(["sleep", "30"])
+found["own child's environ"] = len(open(f"/proc/{child.pid}/environ", "rb").read()) > 0
+child.kill()
+for name in ("environ", "mem", "maps"):
+    try:
+        with open(f"/proc/{server}/{name}", "rb") as f:
+            found[name] = "READ %d bytes" % len(f.read(64))
+    except OSError as exc:
+        found[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+if libc.ptrace(16, server, None, None) == 0:  # PTRACE_ATTACH
+    found["ptrace"] = "ATTACHED"
+    libc.ptrace(17, server, None, None)  # PTRACE_DETACH
+else:
+    found["ptrace"] = errno.errorcode.get(ctypes.get_errno(), "?")
+print("TRACE " + json.dumps(found))
+"""
+
+
+def test_a_kernel_cannot_trace_or_read_its_notebook_server(lab: LabSession) -> None:
+    """The kernel runs as the server's uid: without the server's non-dumpable flag it could
+    ptrace the server or write its memory and patch the output judge out."""
+    kernel = lab.start_kernel()
+    try:
+        out = kernel.execute(TRACE)
+    finally:
+        kernel.close()
+    line = next(x for x in out.text.splitlines() if x.startswith("TRACE "))
+    found = json.loads(line.removeprefix("TRACE "))
+    assert "jupyterhub-singleuser" in found["cmdline"]  # the parent is the server itself
+    assert found["own child's environ"] is True  # the probe works on an ordinary process
+    assert found["environ"] in ("EACCES", "EPERM"), found
+    assert found["mem"] in ("EACCES", "EPERM"), found
+    assert found["maps"] in ("EACCES", "EPERM"), found
+    assert found["ptrace"] == "EPERM", found
+
+
 def test_slow_chunked_printing_is_stopped_by_the_meter(hub: Hub, lab: LabSession) -> None:
     """Forty rows a cell passes the per-output judgement; the meter stops it by volume."""
     since = last_audit_id(hub)

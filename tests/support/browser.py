@@ -36,7 +36,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, so a session-wide browser made every later `asyncio.run` in the
+# run fail ("cannot be called from a running event loop"). Chromium starts in about a second.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

@@ -252,3 +252,31 @@ def apply_report(
         policy, "upload", used(session, username=username, kind="upload", now=now), now
     )
     return ReportAnswer(project=project, kinds=kinds, upload=upload)
+
+
+def spend(
+    session: Session,
+    *,
+    username: str,
+    project: str,
+    kind: MeterKind,
+    nbytes: int,
+    now: dt.datetime | None = None,
+) -> tuple[bool, KindState]:
+    """Count bytes that trenv's own pages are about to show a user outside the TRE (the
+    airlock's previews), on the same meter as the notebook server's output.
+
+    ``(False, reading)``, and nothing counted, when showing them would take the user's hour
+    past the project's hard level: the page withholds them. Else ``(True, reading)`` after
+    counting, with the level crossings audited as for a report.
+    """
+    now = now or _utcnow()
+    policy = load_policy(get_project(session, project).policy_profile)
+    before = used(session, username=username, kind=kind, now=now)
+    if before + nbytes > lv.levels(policy, kind).hard:
+        return False, lv.reading(policy, kind, before, now)
+    if nbytes:
+        add_bytes(session, username=username, project=project, kind=kind, nbytes=nbytes, now=now)
+    state = lv.reading(policy, kind, before + nbytes, now)
+    _audit_levels(session, username=username, project=project, kind=kind, state=state, now=now)
+    return True, state

@@ -6,6 +6,15 @@ renders and escapes them itself; notebooks and text come as HTML that
 figures are shown from the raw-file route to the checkers reviewing the request and from
 the server-rendered preview route to everyone else (:mod:`trenv.web.airlock_files`), never
 inlined from the client's description.
+
+Who is looking decides how much: the checkers reviewing the request (``full``, exactly
+:func:`trenv.airlock.permissions.may_read_file_bytes`) see up to :data:`MAX_ROWS` rows of a
+table and every text, notebook and figure as it is. Everyone else who may see the request
+(the requester, the project's members, checkers once it is decided) has a browser outside the
+TRE, and sees no more than the project's output limits let one output show
+(:func:`preview_limits`, the policy's ``egress.output_max_*``): the first
+``max_table_rows`` rows of a table with a note, text and notebooks judged as
+:mod:`trenv.airlock.preview` describes. The file itself leaves only in a released bundle.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ from trenv.airlock.checks import FileCheck
 from trenv.airlock.intake import FrozenFile, file_type
 from trenv.airlock.service import frozen_bytes
 from trenv.config import Settings
+from trenv.disclosure.policy import load_policy
 from trenv.errors import TrenvError
+from trenv.judge.text import TextLimits
 from trenv.store.models import RequestFile
 
 MAX_ROWS = 300
@@ -53,6 +64,18 @@ class Preview:
     extra: list[str] = field(default_factory=list)
 
 
+def preview_limits(policy: str) -> TextLimits:
+    """What one output may show under the policy ``policy`` (its ``egress`` section): the
+    limits of a preview for a viewer who may not read the file."""
+    egress = load_policy(policy).egress
+    return TextLimits(
+        max_chars=egress.output_max_chars,
+        max_blob_chars=egress.output_max_blob_chars,
+        max_table_rows=egress.output_max_table_rows,
+        max_pseudonyms=egress.output_max_pseudonyms,
+    )
+
+
 def frozen_file(settings: Settings, row: RequestFile) -> FrozenFile:
     data = frozen_bytes(settings, row.sha256)  # re-verifies the sha256
     # The preview's kind comes from the path: a DP output's check kind is not a file kind.
@@ -60,35 +83,63 @@ def frozen_file(settings: Settings, row: RequestFile) -> FrozenFile:
     return FrozenFile(row.path, data, row.sha256, row.size, row.media_type, kind)
 
 
-def _table(frozen: FrozenFile, check: FileCheck) -> Table:
-    shown = preview.table_preview(frozen, check, max_rows=MAX_ROWS)
+def _table(frozen: FrozenFile, check: FileCheck, *, full: bool, limits: TextLimits) -> Preview:
+    max_rows = MAX_ROWS if full else min(MAX_ROWS, limits.max_table_rows)
+    shown = preview.table_preview(frozen, check, max_rows=max_rows)
+    note = ""
+    if not full:
+        cut = preview.judge_table(shown, limits)
+        if cut is not None:
+            return Preview(
+                "none", note=f"The table is not shown here: {cut.reason} {preview.CHECKERS_SEE}"
+            )
+        if shown.truncated:
+            note = (
+                f"Showing {len(shown.rows):,} of {shown.total_rows:,} rows. The checkers "
+                "reviewing the request see the file; it leaves the TRE only in a released "
+                "bundle."
+            )
     rows = [
         [Cell(value, tuple(shown.flags.get((i, j), ()))) for j, value in enumerate(row)]
         for i, row in enumerate(shown.rows)
     ]
-    return Table(
+    table = Table(
         header=shown.header,
         rows=rows,
         total_rows=shown.total_rows,
         truncated=shown.truncated,
         flagged=len(shown.flags),
     )
+    return Preview("table", table=table, note=note)
 
 
-def build_preview(settings: Settings, row: RequestFile, check: FileCheck) -> Preview:
-    """What the page shows of one frozen file (a note instead if it cannot be shown)."""
+def build_preview(
+    settings: Settings,
+    row: RequestFile,
+    check: FileCheck,
+    *,
+    full: bool,
+    limits: TextLimits,
+) -> Preview:
+    """What the page shows of one frozen file (a note instead if it cannot be shown).
+
+    ``full``: the viewer may read the file's bytes (a checker reviewing the request); else
+    the preview shows no more than ``limits`` (the project's output limits) let out."""
+    judged = None if full else limits
     try:
         frozen = frozen_file(settings, row)
         if frozen.kind in ("table", "spreadsheet"):
-            return Preview("table", table=_table(frozen, check))
+            return _table(frozen, check, full=full, limits=limits)
         if frozen.media_type in INLINE_TYPES:
             return Preview("image")
         if frozen.media_type in CHECKER_DOWNLOAD_TYPES:
             return Preview("pdf", note="PDF files are not rendered in the page.")
         if frozen.kind == "notebook":
-            return Preview("html", html=Markup(preview.notebook_html(frozen.data)))
+            return Preview("html", html=Markup(preview.notebook_html(frozen.data, limits=judged)))
         if frozen.kind in ("text", "document"):
-            rendered = preview.text_html(frozen.data, markdown=frozen.kind == "document")
+            rendered = preview.text_html(
+                frozen.data, markdown=frozen.kind == "document", limits=judged
+            )
             return Preview("html", html=Markup(rendered))
     except TrenvError as exc:
         return Preview("none", note=exc.problem)

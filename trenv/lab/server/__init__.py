@@ -19,6 +19,7 @@ from trenv.lab.server.guards import GuardedContentsHandler, refuse_downloads
 from trenv.lab.server.kernel_output import install_kernel_output, verify_kernel_output
 from trenv.lab.server.meter import start_meter
 from trenv.lab.server.terminals import install_terminals
+from trenv.lab.server.untraceable import make_untraceable
 
 LABEXTENSION = "trenv-lab"
 
@@ -38,6 +39,8 @@ async def _start_jupyter_server_extension(serverapp: ServerApp) -> None:
 
 
 def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
+    # First, before any kernel starts: kernels run as this server's uid (untraceable.py).
+    make_untraceable()
     config = TrenvLab(parent=serverapp)
     limits = config.limits()  # fail at start, not at the first request, on a bad policy
     web_app = serverapp.web_app

@@ -77,6 +77,8 @@ SKELETON_MAX_CHARS = 128
 CELLS_REMEMBERED = 1024
 VERDICTS_REMEMBERED = 4096
 _NO_ROWS = 2**62
+# Where a loop's progress report can stand (printed, or shown as plain text).
+_PROGRESS_WHERE = frozenset({"stream", "text/plain"})
 _STATES = frozenset({"busy", "idle", "starting", "restarting", "dead"})
 _IS_COMPLETE = frozenset({"complete", "incomplete", "invalid", "unknown"})
 
@@ -652,7 +654,7 @@ def _judge_texts(
     finding: _Finding | None = None
     for piece in pieces:
         m = measure(piece.text)
-        if piece.table_rows and m.table_rows:
+        if piece.table_rows and m.table_rows and piece.where in _PROGRESS_WHERE:
             rest = progress.without_progress(piece.text)
             if rest is not None:  # a loop reporting its progress: those lines are not rows
                 m = replace(m, table_rows=table_rows(rest))

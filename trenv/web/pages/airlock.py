@@ -28,7 +28,8 @@ from trenv.store.models import Decision, ExportRequest, RequestState
 from trenv.web import airlock_files as files
 from trenv.web import airlock_view as view
 from trenv.web.airlock_caller import AirlockCaller, Caller, load, outside_only
-from trenv.web.airlock_preview import build_preview
+from trenv.web.airlock_meter import meter_figure, meter_previews
+from trenv.web.airlock_preview import build_preview, preview_limits
 from trenv.web.api.airlock import create_project, zip_response
 from trenv.web.deps import AppSettings, DbSession, Reviewer
 from trenv.web.flash import act as _act
@@ -174,10 +175,20 @@ def request_page(
     req, actor = load(session, caller, request_id)
     detail = view.detail(req, actor)
     rows = {f.id: f for f in service.working_files(req)}
+    # the raw files for the checkers reviewing it, server-rendered previews for the rest,
+    # judged under the project's output limits (a browser outside the TRE)
+    bytes_allowed = files.may_read_bytes(caller, actor, req)
+    limits = preview_limits(req.project.policy_profile)
     previews = {
-        f.id: build_preview(settings, rows[f.id], view.check_of(rows[f.id]))
+        f.id: build_preview(
+            settings, rows[f.id], view.check_of(rows[f.id]), full=bytes_allowed, limits=limits
+        )
         for f in detail.file_list
     }
+    if not bytes_allowed:
+        previews = meter_previews(
+            session, username=caller.name, project=req.project.slug, previews=previews
+        )
     own_votes = {
         v.file_id: v for v in req.votes if v.checker == caller.name and v.round == req.round
     }
@@ -195,8 +206,7 @@ def request_page(
         "is_requester": is_requester,
         "reviewing": "review" in detail.allowed,
         "checker_view": actor.is_checker and not actor.project_member,
-        # the raw files for the checkers reviewing it, server-rendered previews for the rest
-        "bytes_allowed": files.may_read_bytes(caller, actor, req),
+        "bytes_allowed": bytes_allowed,
         "earlier_releases": _earlier_releases(session, req),
         "workspace": workspace,
         "decisions": list(Decision),
@@ -379,8 +389,13 @@ def preview_file(
     request_id: int, file_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
 ) -> Response:
     """A coarse server-rendered preview of a figure, for anyone who may see the request."""
-    req, _actor = load(session, caller, request_id)
-    return files.preview_response(settings, files.file_row(req, file_id))
+    req, actor = load(session, caller, request_id)
+    response = files.preview_response(settings, files.file_row(req, file_id))
+    if not files.may_read_bytes(caller, actor, req):
+        meter_figure(
+            session, username=caller.name, project=req.project.slug, nbytes=len(response.body)
+        )
+    return response
 
 
 # --- checkers: the queue ---------------------------------------------------------------------
