@@ -14,11 +14,13 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import html
 import io
 import json
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pandas as pd
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.timeout(900)
 ROWS = 7021
 BAR = 50  # rows of a dataset that may be rebuilt from anything but a released bundle
 WORK = "/home/jovyan/work"
+HTML = {"accept": "text/html"}
 
 
 def convictions() -> pd.DataFrame:
@@ -89,6 +92,16 @@ def audit_actions(hub: Hub, actor: str, since: int) -> list[tuple[str, dict[str,
             for e in events(session, action_prefix="egress.")
             if e.actor == actor and e.id > since
         ]
+
+
+def audit_events(hub: Hub, prefix: str, since: int) -> list[Any]:
+    from trenv.audit import events
+    from trenv.store import transaction
+
+    with transaction(hub.settings) as session:
+        found = [e for e in events(session, action_prefix=prefix) if e.id > since]
+        session.expunge_all()
+        return found
 
 
 def last_audit_id(hub: Hub) -> int:
@@ -333,12 +346,188 @@ def test_each_cut_is_audited(hub: Hub, lab: LabSession) -> None:
     assert all("fraud" not in json.dumps(d) for d in cut)  # no data in the audit trail
 
 
+DRAFT = f"""
+import base64, json, os, requests
+from PIL import Image, PngImagePlugin
+os.chdir({WORK!r})
+payload = open("/data/convictions.parquet", "rb").read()
+width = 256
+padded = payload + bytes(-len(payload) % (width * 3))
+img = Image.frombytes("RGB", (width, len(padded) // (width * 3)), padded)
+info = PngImagePlugin.PngInfo()
+info.add_text("data", base64.b64encode(payload).decode())
+os.makedirs("outputs", exist_ok=True)
+img.save("outputs/figure.png", pnginfo=info)
+api = os.environ["TRENV_API_URL"]
+auth = {{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}}
+paths = ["outputs/figure.png", "all.csv", "b64.txt", "analysis.ipynb"]
+reply = requests.post(api + "/airlock/requests", headers=auth, timeout=120, json={{
+    "title": "first look", "files": [{{"path": p, "justification": "draft"}} for p in paths]}})
+print("DRAFT " + json.dumps({{"code": reply.status_code, "body": reply.json()}}))
+"""
+
+
+def rows_in_png(data: bytes) -> int:
+    """Rows rebuilt from a PNG: its pixel bytes read as a parquet file, and its text chunks."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    texts = " ".join(str(v) for v in img.info.values())
+    found = recovered_rows(texts)
+    raw = img.convert("RGB").tobytes()
+    with contextlib.suppress(Exception):  # any failure to parse means nothing was rebuilt
+        frame = pd.read_parquet(io.BytesIO(raw.rstrip(b"\0")))
+        found += len(set(frame["person"].astype(str)) & PEOPLE)
+    return found
+
+
+@pytest.fixture(scope="module")
+def web(hub: Hub, lab: LabSession) -> requests.Session:
+    """rosa's browser session logged in to the trenv service too (its OAuth dance)."""
+    home = lab.http.get(f"{hub.url}/services/trenv/", headers=HTML, timeout=120)
+    assert home.status_code == 200 and home.url.startswith(f"{hub.url}/services/trenv/"), (
+        home.status_code,
+        home.url,
+    )
+    return lab.http
+
+
+@pytest.fixture(scope="module")
+def draft(rosa: docker.models.containers.Container) -> dict[str, object]:
+    """A draft export request of rosa's, never submitted: the whole dataset packed into a
+    PNG (pixels and a tEXt chunk), as CSV, as base64 text and in a notebook's output."""
+    out = run(rosa, DRAFT)
+    line = next(x for x in out.splitlines() if x.startswith("DRAFT "))
+    created = json.loads(line.removeprefix("DRAFT "))
+    assert created["code"] == 201, created
+    body: dict[str, object] = created["body"]
+    return body
+
+
+def test_an_unsubmitted_draft_gives_its_author_no_bytes(
+    hub: Hub, web: requests.Session, draft: dict[str, object]
+) -> None:
+    """Issue 14, leak 1: the raw route served a draft's packed PNG to its author."""
+    since = last_audit_id(hub)
+    files = {f["path"]: f for f in draft["file_list"]}  # type: ignore[attr-defined]
+    figure = files["outputs/figure.png"]
+    assert "figure-packed" in {
+        f["rule_id"] for f in figure["check"]["findings"] if f["status"] == "fail"
+    }
+    base = f"{hub.url}/services/trenv/requests/{draft['id']}/files/{figure['id']}"
+    raw = web.get(f"{base}/raw", headers=HTML, timeout=120)
+    assert raw.status_code == 403 and "released bundle" in raw.text, raw.status_code
+    assert b"\x89PNG" not in raw.content
+    preview = web.get(f"{base}/preview.png", headers=HTML, timeout=120)
+    assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
+    assert rows_in_png(preview.content) < BAR
+    with_refusal = [
+        e for e in audit_events(hub, "airlock.file.refused", since) if e.actor == "rosa"
+    ]
+    assert with_refusal, "the refused read left no audit event"
+
+
+def test_the_request_page_shows_the_author_no_dataset(
+    hub: Hub, web: requests.Session, draft: dict[str, object]
+) -> None:
+    page = web.get(f"{hub.url}/services/trenv/requests/{draft['id']}", headers=HTML, timeout=120)
+    assert page.status_code == 200 and "first look" in page.text, page.status_code
+    shown = html.unescape(page.text)
+    assert "Showing 48 of 7,021 rows" in shown
+    assert recovered_rows(shown) < BAR
+    for uri in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page.text):
+        assert rows_in_png(base64.b64decode(uri)) < BAR
+
+
+def test_uploads_stop_at_the_days_total(hub: Hub, lab: LabSession) -> None:
+    """Issue 14: three 9 MiB files passed the per-file limit; a total per day stops them."""
+    since = last_audit_id(hub)
+    content = base64.b64encode(bytes(range(256)) * (9 * 4096)).decode()  # 9 MiB
+    model = {"type": "file", "format": "base64", "content": content}
+    accepted: list[str] = []
+    refusal = None
+    for i in range(8):
+        reply = lab.request("PUT", f"api/contents/incoming-{i}.bin", json=model)
+        if reply.status_code != 201:
+            refusal = reply
+            break
+        accepted.append(f"incoming-{i}.bin")
+    for name in accepted:  # the workspace back as it was
+        assert lab.request("DELETE", f"api/contents/{name}").status_code == 204
+    assert refusal is not None, "eight 9 MiB uploads in a day were all accepted"
+    assert refusal.status_code == 403 and refusal.json()["reason"] == "upload-day"
+    assert "00:00 UTC" in refusal.json()["message"]
+    assert 3 <= len(accepted) <= 5  # 50 MB a day under trenv-default
+    refused = wait_for_audit(hub, "rosa", since, "egress.refused")
+    assert any(d.get("rule") == "upload-day" for d in refused), refused
+
+
+CHECKS = f"""
+import json, os, requests
+import nbformat
+import pandas as pd
+os.chdir({WORK!r})
+os.makedirs("outputs", exist_ok=True)
+df = pd.read_parquet("/data/convictions.parquet").head(300)
+nb = nbformat.v4.new_notebook()
+cell = nbformat.v4.new_code_cell("df.head(300)", execution_count=1)
+cell.outputs = [nbformat.v4.new_output("execute_result", data={{"text/plain": df.to_string()}},
+                                       execution_count=1)]
+nb.cells.append(cell)
+nbformat.write(nb, "outputs/rows.ipynb")
+files = {{
+    "outputs/blanked.csv": "offence,n\\ntheft,120\\nfraud,\\nburglary,95\\nTotal,218\\n",
+    "outputs/formula.csv": "offence,n\\ntheft,120\\n=HYPERLINK(\\"http://203.0.113.9/x\\"),130\\n",
+    "outputs/all.csv": "offence,n\\ntheft,120\\nfraud,40\\n",
+    "outputs/most.csv": "offence,n\\ntheft,118\\nfraud,40\\n",
+}}
+for path, text in files.items():
+    open(path, "w").write(text)
+api = os.environ["TRENV_API_URL"]
+auth = {{"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}}
+def request(*paths):
+    reply = requests.post(api + "/airlock/requests", headers=auth, timeout=120, json={{
+        "title": "checks", "submit": True,
+        "files": [{{"path": p, "justification": "results"}} for p in paths]}})
+    assert reply.status_code == 201, reply.text
+    return {{f["path"]: f["check"] for f in reply.json()["file_list"]}}
+checks = request("outputs/rows.ipynb", "outputs/blanked.csv", "outputs/formula.csv",
+                 "outputs/all.csv")
+checks.update(request("outputs/most.csv"))
+print("CHECKS " + json.dumps(checks))
+"""
+
+
+def test_the_automatic_checks_fail_what_they_used_to_pass(
+    rosa: docker.models.containers.Container,
+) -> None:
+    """Issue 14, leak 4: each of these was an automatic `pass` a checker could wave through."""
+    out = run(rosa, CHECKS)
+    line = next(x for x in out.splitlines() if x.startswith("CHECKS "))
+    checks = json.loads(line.removeprefix("CHECKS "))
+
+    def failed(path: str) -> set[str]:
+        return {f["rule_id"] for f in checks[path]["findings"] if f["status"] == "fail"}
+
+    assert checks["outputs/rows.ipynb"]["status"] == "fail"
+    assert "margins-recover" in failed("outputs/blanked.csv")
+    assert "formula" in failed("outputs/formula.csv")
+    assert "population-difference" not in failed("outputs/all.csv")
+    assert "population-difference" in failed("outputs/most.csv")  # 120 vs 118 thefts
+    assert all(checks[p]["status"] == "fail" for p in checks if p != "outputs/all.csv")
+
+
 TRACE = """
-import ctypes, errno, json, os, subprocess
+import ctypes, errno, json, os, subprocess, time
 libc = ctypes.CDLL(None, use_errno=True)
 server = os.getppid()
 found = {"cmdline": open(f"/proc/{server}/cmdline", "rb").read().replace(b"\\0", b" ").decode()}
 child = subprocess.Popen(["sleep", "30"])
+for _ in range(50):  # Popen returns while exec may still be setting up the new environment
+    time.sleep(0.1)
+    if open(f"/proc/{child.pid}/environ", "rb").read():
+        break
 found["own child's environ"] = len(open(f"/proc/{child.pid}/environ", "rb").read()) > 0
 child.kill()
 for name in ("environ", "mem", "maps"):

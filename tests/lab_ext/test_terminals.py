@@ -155,6 +155,19 @@ def test_terminals_are_refused_by_the_server(refusing: Lab, method: str, path: s
     assert body["reason"] == "terminals-off" and "airlock" in body["export"]
 
 
+def test_an_attempt_is_audited_and_an_anonymous_one_is_not(refusing: Lab) -> None:
+    def paths() -> list[str]:
+        return [str(d["path"]) for d in refusing.api.events() if d.get("rule") == "terminals-off"]
+
+    anonymous = requests.post(f"{refusing.url}/api/terminals/anonymous-1", timeout=30)
+    assert anonymous.status_code == 403 and anonymous.json()["reason"] == "terminals-off"
+    mine = requests.post(f"{refusing.url}/api/terminals/mine-1", headers=auth(), timeout=30)
+    assert mine.status_code == 403
+    assert refusing.api.wait_for(lambda: [p for p in paths() if p.endswith("/mine-1")])
+    time.sleep(3)  # a later batch of the meter's would carry it too
+    assert not [p for p in paths() if p.endswith("/anonymous-1")]
+
+
 def test_the_terminal_websocket_is_refused(refusing: Lab) -> None:
     url = refusing.url.replace("http://", "ws://") + "/terminals/websocket/1"
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -230,9 +231,13 @@ def test_request_page_for_a_checker_highlights_flagged_cells(w: World) -> None:
 
 
 def raw_refused(w: World, url: str, token: str, *why: str) -> None:
-    """403 naming why, and the way out: the released bundle."""
+    """403 naming why, and the way out: the released bundle; the attempt is audited."""
     got = page(w, url, token)
     assert got.status_code == 403, (token, got.status_code)
+    with w.tx() as session:
+        last = list(audit.events(session, action_prefix="airlock.file.refused"))[-1]
+    assert last.actor == w.identity.users[token].name
+    assert f"/files/{json.loads(last.detail)['file_id']}/" in url
     text = text_of(got)
     assert "files leave the tre only in a released bundle" in text.lower(), text
     for needle in why:

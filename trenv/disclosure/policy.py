@@ -109,8 +109,10 @@ class EgressSetting(_Strict):
     # The meter: bytes sent to the browser per user and clock hour, kernels, terminals and
     # contents reads together. Text and images are counted apart (a figure is large but is
     # judged for packed bytes on its own). Past the warning level an audit event is written;
-    # past the hard level output is withheld until the hour ends.
-    text_warn_kb_per_hour: int = Field(512, ge=1)
+    # past the hard level output is withheld until the hour ends. The text warning sits
+    # low (about forty screens) so that reading even a small dataset out row by row is
+    # never silent; it is only a record. docs/lab.md has the reasoning.
+    text_warn_kb_per_hour: int = Field(128, ge=1)
     text_hard_kb_per_hour: int = Field(2048, ge=1)
     image_warn_mb_per_hour: int = Field(16, ge=1)
     image_hard_mb_per_hour: int = Field(64, ge=1)

@@ -16,7 +16,9 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import Response
+from sqlalchemy.orm import Session
 
+from trenv import audit
 from trenv.airlock import permissions as may
 from trenv.airlock import service
 from trenv.airlock.permissions import Actor
@@ -77,6 +79,18 @@ def require_bytes(caller: Caller, actor: Actor, req: ExportRequest) -> None:
     reviewer = reviewing_actor(caller, actor)
     if not may.may_read_file_bytes(reviewer, facts(req)):
         raise Forbidden(_why_not(reviewer, req), BUNDLE_ONLY)
+
+
+def audit_refusal(session: Session, username: str, row: RequestFile, why: str) -> None:
+    """A refused read of a file's bytes is an attempt at export: it goes in the audit log."""
+    audit.record(
+        session,
+        actor=username,
+        action="airlock.file.refused",
+        object_type="export_request",
+        object_id=row.request_id,
+        detail={"file_id": row.id, "path": row.path, "why": why},
+    )
 
 
 def file_row(req: ExportRequest, file_id: int) -> RequestFile:

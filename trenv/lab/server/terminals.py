@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server_terminals.handlers import TermSocket
 from tornado import httputil, web
 from tornado.routing import Matcher, PathMatches, Rule
@@ -161,15 +162,22 @@ class TerminalsMatcher(Matcher):
         return {}
 
 
-class TerminalsRefusedHandler(web.RequestHandler):
-    """Answers every method on a terminals route with the refusal; nothing else runs."""
+class TerminalsRefusedHandler(JupyterHandler):
+    """Answers every method on a terminals route with the refusal; nothing else runs. An
+    attempt by the logged-in user is an attempt at a way out: it is audited (an anonymous
+    one is only refused, so that nobody can fill the user's audit trail)."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def check_xsrf_cookie(self) -> None:
         return None  # the researcher should read the reason, not an XSRF error
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare(_redirect_to_login=False)  # who is asking (never a login page)
+        meter = self.settings.get("trenv_meter")
+        if self.current_user and meter is not None:
+            path = (self.request.path or "")[:300]
+            meter.event("egress.refused", {"rule": TERMINALS_OFF.reason, "path": path})
         self.set_status(403)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")

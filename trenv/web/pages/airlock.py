@@ -21,7 +21,7 @@ from trenv.airlock import release as releasing
 from trenv.airlock import service
 from trenv.airlock.service import FileSpec
 from trenv.airlock.states import REVIEWABLE
-from trenv.errors import Invalid
+from trenv.errors import Forbidden, Invalid
 from trenv.hub.launch import workspace_dir
 from trenv.registry.projects import list_projects, projects_for_user
 from trenv.store.models import Decision, ExportRequest, RequestState
@@ -380,7 +380,12 @@ def raw_file(
     reviewing the request only; everyone else sees the preview below."""
     req, actor = load(session, caller, request_id)
     row = files.file_row(req, file_id)
-    files.require_bytes(caller, actor, req)
+    try:
+        files.require_bytes(caller, actor, req)
+    except Forbidden as exc:
+        files.audit_refusal(session, caller.name, row, exc.problem)
+        session.commit()  # the refusal's audit event stays when the 403 rolls back the rest
+        raise
     return files.raw_response(settings, row)
 
 
