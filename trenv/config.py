@@ -148,7 +148,13 @@ class Settings(BaseSettings):
         return env
 
     def ensure_dirs(self) -> None:
-        """Create the state directories with owner-only permissions."""
+        """Create the state directories with owner-only permissions (and repair them).
+
+        ``home`` itself is 0700, so no other local account can reach the database, the
+        published views or the workspaces inside it: the containers get the views and their
+        workspace as bind mounts, which the Docker engine resolves as root, so they need no
+        way through the directories above them.
+        """
         for path in (
             self.home,
             self.vault_dir,
@@ -161,9 +167,16 @@ class Settings(BaseSettings):
             path.mkdir(parents=True, exist_ok=True)
         assert self.vault_dir is not None and self.airlock_dir is not None
         assert self.retention_dir is not None
-        self.vault_dir.chmod(0o700)
-        self.airlock_dir.chmod(0o700)
-        self.retention_dir.chmod(0o700)  # archived workspaces hold derived confidential data
+        for path in (
+            self.home,
+            self.vault_dir,
+            self.projects_dir,
+            self.workspaces_dir,
+            self.airlock_dir,
+            self.retention_dir,  # archived workspaces hold derived confidential data
+        ):
+            assert path is not None
+            path.chmod(0o700)
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from trenv.cli.data_catalogue import dataset_app, grant_app, image_app
 from trenv.cli.hub import hub_app, image_build
 from trenv.cli.people import org_app, user_app
 from trenv.cli.projects import project_app
+from trenv.cli.secrets import secrets_app
 from trenv.cli.serialise import audit_dict
 from trenv.config import get_settings
 from trenv.store import current_revision, upgrade
@@ -56,6 +57,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(hub_app, name="hub")
 app.add_typer(budget_app, name="budget")
 app.add_typer(airlock_app, name="airlock")
+app.add_typer(secrets_app, name="secrets")
 image_app.command("build")(image_build)
 project_app.command("close")(project_close)
 

@@ -2,6 +2,8 @@
 
 MFA is not optional in a TRE: a user without an enrolled second factor cannot log in.
 A code is accepted once only (replay), and repeated failures lock the account for a while.
+The TOTP secret is stored encrypted with a key kept outside the database
+(:mod:`trenv.store.secrets`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.config import Settings, get_settings
 from trenv.errors import Invalid, NotFound
 from trenv.registry.users import get_user
+from trenv.store import secrets
 from trenv.store.models import Credential, User
 
 MIN_PASSWORD_LENGTH = 12
@@ -64,12 +68,18 @@ def enrol_totp(session: Session, *, actor: str, username: str) -> str:
     """(Re)issue the second factor; returns the new base32 secret. Old codes stop working."""
     user = get_user(session, username)
     credential = _credential(session, user)
-    credential.totp_secret = pyotp.random_base32()
+    secret = pyotp.random_base32()
+    credential.totp_secret = secrets.seal(_settings(session), secret)
     credential.totp_last_step = None
     audit.record(
         session, actor=actor, action="user.mfa.enrol", object_type="user", object_id=username
     )
-    return credential.totp_secret
+    return secret
+
+
+def _settings(session: Session) -> Settings:
+    found = session.info.get("settings")
+    return found if isinstance(found, Settings) else get_settings()
 
 
 def provisioning_uri(username: str, secret: str) -> str:
@@ -104,7 +114,8 @@ def verify_login(
         _check_password(_DUMMY_HASH, password)
         return LoginResult(False, "unknown user or wrong password")
     credential = session.get(Credential, user.id)
-    result = _judge(user, credential, password, otp.strip(), now, moment)
+    settings = _settings(session)
+    result = _judge(user, credential, password, otp.strip(), now, moment, settings)
     if credential is not None:
         if result.ok:
             credential.failed_logins, credential.locked_until = 0, None
@@ -130,6 +141,7 @@ def _judge(
     otp: str,
     now: float,
     moment: dt.datetime,
+    settings: Settings,
 ) -> LoginResult:
     if credential is None or credential.password_hash is None:
         _check_password(_DUMMY_HASH, password)
@@ -142,7 +154,8 @@ def _judge(
         return LoginResult(False, "account deactivated")
     if not credential.totp_secret:
         return LoginResult(False, "no second factor enrolled")
-    step = _accepted_step(credential.totp_secret, otp, credential.totp_last_step, now)
+    secret = secrets.unseal(settings, credential.totp_secret)
+    step = _accepted_step(secret, otp, credential.totp_last_step, now)
     if step is None:
         return LoginResult(False, "wrong or reused one-time code")
     credential.totp_last_step = step

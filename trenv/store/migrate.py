@@ -10,9 +10,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from trenv.config import Settings, get_settings
-from trenv.store.engine import get_engine
+from trenv.store import secrets
+from trenv.store.engine import get_engine, transaction
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def alembic_config(settings: Settings | None = None) -> Config:
@@ -35,6 +37,23 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
     with get_engine(settings).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    # After the schema: secrets stored before encryption at rest are encrypted now, and the
+    # database's files get owner-only modes (an upgrade repairs an older installation).
+    secrets.ensure_key_file(settings)
+    with transaction(settings) as session:
+        secrets.encrypt_plain_secrets(session, settings)
+    restrict_database_files(settings)
+
+
+def restrict_database_files(settings: Settings) -> None:
+    """SQLite's database and its -wal/-shm/-journal files: mode 0600 (SQLite creates the
+    side files with the database file's mode, so fixing it once holds)."""
+    if not settings.database_url.startswith("sqlite:///"):
+        return
+    database = Path(settings.database_url.removeprefix("sqlite:///"))
+    for path in (database, *(database.with_name(database.name + s) for s in SQLITE_SIDE_FILES)):
+        if path.exists():
+            path.chmod(0o600)
 
 
 def head_revision() -> str:

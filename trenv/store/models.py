@@ -130,7 +130,8 @@ class Credential(Base):
     password_set_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # "fernet:<token>", encrypted with a key outside the database (trenv.store.secrets).
+    totp_secret: Mapped[str | None] = mapped_column(String(512), nullable=True)
     # The newest TOTP time step accepted: a code is never accepted twice (replay).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
