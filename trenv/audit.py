@@ -7,6 +7,12 @@ chain from that row on. Deleting the newest rows leaves a shorter but valid chai
 operator can copy that file to write-once storage. Database triggers refuse UPDATE and DELETE
 on the table (see migration 0001).
 
+Whoever controls both the database and the anchor file can still rewrite the chain and the
+anchor together. Witnesses kept elsewhere catch that: every release's signed disclosure
+record carries the head at release, and :func:`export_anchor` writes a signed anchor (daily,
+from cron) to be copied off the host. ``verify(..., witnesses=...)`` then checks that the
+chain still has, at each witnessed event id, the witnessed hash.
+
 Written here rather than taken from a library: no maintained Python package provides a
 hash-chained log inside the application's own SQL transaction, which is what makes an event
 commit if and only if the change it describes commits.
@@ -14,12 +20,13 @@ commit if and only if the change it describes commits.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +35,11 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from trenv.config import Settings, get_settings
+from trenv.signing import PublicIdentity, SigningKey
 from trenv.store.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
+ANCHOR_EXPORT_SCHEMA = "trenv.audit-anchor/1"
 # Any constant: the advisory lock that serialises appends on PostgreSQL.
 _PG_APPEND_LOCK = 0x7472_656E_7661_7564  # "trenvaud"
 
@@ -158,19 +167,94 @@ def write_anchor(path: Path, event_id: int, event_hash_: str) -> None:
     os.replace(tmp, path)
 
 
+def head(session: Session) -> tuple[int, str] | None:
+    """The newest event's id and hash, as this session sees them (None for an empty log)."""
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return None if last is None else (int(last[0]), str(last[1]))
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A copy of the chain's head kept outside the database: ``source`` names it."""
+
+    event_id: int
+    hash: str
+    source: str
+
+
+class AnchorError(ValueError):
+    """An exported anchor that cannot be used as a witness (unreadable, forged, foreign)."""
+
+
+def export_anchor(key: SigningKey, event_id: int, event_hash_: str, exported_at: str) -> bytes:
+    """A signed anchor: the head, the installation and the signature over the canonical JSON
+    of ``anchor``. Copy it off this host; :func:`read_anchor_export` checks it."""
+    anchor = {
+        "schema": ANCHOR_EXPORT_SCHEMA,
+        "event_id": event_id,
+        "hash": event_hash_,
+        "exported_at": exported_at,
+        "signer": key.identity.as_record(),
+    }
+    signature = key.sign(canonical_json(anchor).encode())
+    document = {"anchor": anchor, "signature": base64.b64encode(signature).decode("ascii")}
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def read_anchor_export(data: bytes, trusted: Collection[str], source: str) -> Witness:
+    """The witness in an exported anchor, if its signature is valid and made by a key whose
+    fingerprint is in ``trusted``; AnchorError naming the problem otherwise."""
+    try:
+        document = json.loads(data)
+        anchor = document["anchor"]
+        signature = base64.b64decode(document["signature"], validate=True)
+        if anchor.get("schema") != ANCHOR_EXPORT_SCHEMA:
+            raise AnchorError(f"{source}: unknown anchor schema {anchor.get('schema')!r}")
+        event_id, event_hash_ = int(anchor["event_id"]), str(anchor["hash"])
+        if event_id < 1:
+            raise AnchorError(f"{source}: event id {event_id} is not an audit event")
+    except AnchorError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise AnchorError(f"{source} is not a trenv audit anchor ({error!r})") from None
+    try:
+        signer = PublicIdentity.from_record(anchor.get("signer"))
+    except ValueError as error:
+        raise AnchorError(f"{source} names no valid signer ({error})") from None
+    if not signer.verifies(signature, canonical_json(anchor).encode()):
+        raise AnchorError(
+            f"{source}: the signature does not match the anchor: it was changed after "
+            f"{signer.describe()} signed it, or forged"
+        )
+    if signer.fingerprint not in trusted:
+        raise AnchorError(
+            f"{source} is signed by {signer.describe()}, not by this installation's key "
+            f"({', '.join(sorted(trusted)) or 'none'})"
+        )
+    return Witness(event_id, event_hash_, source)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
     checked: int
     bad_event_id: int | None = None
     problem: str | None = None
+    witnessed: int = 0  # witnesses the chain was found to agree with
 
 
-def verify(session: Session, anchor_path: Path | None = None) -> Verification:
-    """Recompute the chain; report the first event that breaks it."""
+def verify(
+    session: Session, anchor_path: Path | None = None, witnesses: Sequence[Witness] = ()
+) -> Verification:
+    """Recompute the chain; report the first event that breaks it. Then compare it with the
+    anchor file and with each witness: the chain must still hold the witnessed event with the
+    witnessed hash (else the log was rewritten at or before that event)."""
     expected_id, prev_hash, checked = 1, GENESIS_HASH, 0
-    hashes_near_anchor: dict[int, str] = {}
+    witnessed_hashes: dict[int, str] = {}
     anchor = read_anchor(anchor_path) if anchor_path else None
+    wanted = {w.event_id for w in witnesses} | ({anchor[0]} if anchor else set())
     rows = session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
     for row in rows.yield_per(2000):
         if row.id != expected_id:
@@ -193,8 +277,8 @@ def verify(session: Session, anchor_path: Path | None = None) -> Verification:
             return Verification(
                 False, checked, row.id, f"event {row.id} was edited: its hash does not match"
             )
-        if anchor and row.id == anchor[0]:
-            hashes_near_anchor[row.id] = row.hash
+        if row.id in wanted:
+            witnessed_hashes[row.id] = row.hash
         prev_hash, expected_id, checked = row.hash, expected_id + 1, checked + 1
     if anchor:
         anchor_id, anchor_hash = anchor
@@ -206,14 +290,33 @@ def verify(session: Session, anchor_path: Path | None = None) -> Verification:
                 f"events {checked + 1}..{anchor_id} are missing: the anchor file records "
                 f"event {anchor_id} but the log ends at {checked}",
             )
-        if hashes_near_anchor.get(anchor_id) != anchor_hash:
+        if witnessed_hashes.get(anchor_id) != anchor_hash:
             return Verification(
                 False,
                 checked,
                 anchor_id,
                 f"event {anchor_id} differs from the anchor file: the log was rewritten",
             )
-    return Verification(True, checked)
+    for witness in sorted(witnesses, key=lambda w: w.event_id):
+        if witness.event_id > checked:
+            return Verification(
+                False,
+                checked,
+                checked + 1,
+                f"events {checked + 1}..{witness.event_id} are missing: {witness.source} "
+                f"witnessed event {witness.event_id} but the log ends at {checked}",
+            )
+        found = witnessed_hashes.get(witness.event_id)
+        if found != witness.hash:
+            return Verification(
+                False,
+                checked,
+                witness.event_id,
+                f"event {witness.event_id} differs from {witness.source}: the log now has "
+                f"hash {found} there, the witness {witness.hash}; the log was rewritten at or "
+                f"before event {witness.event_id}",
+            )
+    return Verification(True, checked, witnessed=len(witnesses))
 
 
 def tail(session: Session, limit: int = 20) -> list[AuditEvent]:

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     container_cpu_limit: float = Field(2.0, gt=0)
     container_pids_limit: int = Field(512, ge=32)
     container_tmp_size: str = Field("1g", description="tmpfs size for /tmp and $HOME.")
+    container_user: str = Field(
+        "trenv-notebook",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="The dedicated host system account containers run as (created when "
+        "first needed; trenv.hub.account).",
+    )
     proxy_command: str = Field("configurable-http-proxy", description="JupyterHub's proxy.")
     proxy_api_port: int = Field(8001, ge=1, le=65535, description="The proxy's REST API (local).")
 

@@ -23,11 +23,11 @@ from trenv.airlock import service
 from trenv.airlock.states import REVIEWABLE
 from trenv.config import Settings
 from trenv.errors import Invalid
+from trenv.hub.account import container_account
 from trenv.hub.launch import workspace_dir
 from trenv.images.paths import repo_root
 from trenv.store import transaction
 
-UID = 1000  # the researcher account in the notebook image (docs/images.md)
 FOLDER = "notebooks"  # inside the workspace: /home/jovyan/work/notebooks
 NOTEBOOKS = ("01_reoffending.ipynb", "02_forensic_drugs.ipynb", "03_cybercrime_shift.ipynb")
 
@@ -82,8 +82,9 @@ def copy_to_workspace(settings: Settings, project: str, username: str) -> list[P
         if not dest.exists():
             shutil.copyfile(source_dir() / name, dest)
             copied.append(dest)
+    account = container_account(settings)
     for path in (workspace, target, *target.iterdir()):
-        os.chown(path, UID, UID)
+        os.chown(path, account.uid, account.gid)
     return copied
 
 
@@ -146,7 +147,8 @@ def run_notebook(
     folder = f"/home/jovyan/work/{FOLDER}"
     script = _RUNNER.replace("TIMEOUT", str(timeout))
     code, output = container.exec_run(
-        ["python3", "-c", script, f"{folder}/{notebook}", folder], user=f"{UID}:{UID}"
+        ["python3", "-c", script, f"{folder}/{notebook}", folder],
+        user=container_account(settings).user,
     )
     text = output.decode(errors="replace")
     last = text.strip().splitlines()[-1] if text.strip() else ""

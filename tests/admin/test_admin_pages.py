@@ -190,6 +190,30 @@ def test_four_eyes_on_the_grants_page(site: Site) -> None:
             GrantStatus.active, "stella", "carl")  # fmt: skip
 
 
+def test_grant_column_rules_on_the_grants_page(site: Site) -> None:
+    """The steward's form takes columns to drop and to coarsen; rules that do not fit the
+    codebook come back as a notice and nothing is proposed; the controller sees the rules."""
+    form = {"project": "reoffending", "dataset": "convictions@2026-10"}
+    with site.tx() as session:
+        before = len(grants.list_grants(session))
+    shown = site.submit("admin/grants", "stella", {**form, "coarsen": "sentence_days=week"})
+    assert "unknown coarsening 'week'" in shown and "COLUMN=bands:E1,E2" in shown
+    # This codebook gives no types, so nothing can be coarsened (only dropped).
+    shown = site.submit("admin/grants", "stella",
+                        {**form, "coarsen": "sentence_days=bands:30,365"})  # fmt: skip
+    assert "cannot coarsen column sentence_days" in shown and "not given" in shown
+    shown = site.submit("admin/grants", "stella", {**form, "drop": "offence, nowhere"})
+    assert "nowhere, which dataset convictions@2026-10 does not have" in shown
+    with site.tx() as session:
+        assert len(grants.list_grants(session)) == before
+    shown = site.submit("admin/grants", "stella", {**form, "drop": "offence"})
+    assert "proposed" in shown
+    with site.tx() as session:
+        grant = grants.list_grants(session)[-1]
+        assert grant.column_rules == {"drop": ["offence"]}
+    assert "drop offence" in text_of(site.get("admin/grants", "carl"))
+
+
 def test_revocation_needs_a_reason_and_withholds_the_view(site: Site) -> None:
     shown = site.submit(f"admin/grants/{site.grant_id}/revoke", "carl", {"reason": ""})
     assert "needs a reason" in shown

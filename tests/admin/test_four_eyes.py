@@ -80,3 +80,27 @@ def test_revocation_takes_effect_at_the_next_spawn(
         after = plan_launch(session, settings, username="rita", project="reoffending")
     assert after.datasets == [] and after.withheld == ["sentences@1"]
     assert after.data_dir.name == "unpublished"
+
+
+def test_a_stricter_grant_again_withholds_the_view_until_it_is_republished(
+    tx: Tx, settings: Settings, tmp_path: Path
+) -> None:
+    """Revoked and granted again with a column dropped: the view published under the old
+    grant still holds that column, so no server mounts it until the vault publishes again."""
+    from trenv.vault import service as vault
+
+    grant_id = build(tx, settings, tmp_path)
+    with tx() as session:
+        grants.revoke_grant(session, actor="carl", grant_id=grant_id, reason="too detailed")
+        stricter = grants.propose_grant(session, proposer="stella", project="reoffending",
+                                        dataset="sentences@1",
+                                        rules={"drop": ["sentence_days"]})  # fmt: skip
+        grants.approve_grant(session, approver="carl", grant_id=stricter.id)
+    with tx() as session:
+        stale = plan_launch(session, settings, username="rita", project="reoffending")
+    assert stale.withheld == ["sentences@1"] and stale.data_dir.name == "unpublished"
+    with tx() as session:
+        vault.publish_project(session, settings, "reoffending", actor=OPERATOR)
+    with tx() as session:
+        fresh = plan_launch(session, settings, username="rita", project="reoffending")
+    assert fresh.datasets == ["sentences@1"] and fresh.withheld == []

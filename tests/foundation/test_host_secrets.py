@@ -161,11 +161,14 @@ def test_keys_from_the_environment_need_no_file(
     file_key = secrets.key_file(sqlite_home).read_text().strip()
     monkeypatch.setenv(secrets.ENV_KEYS, f"{Fernet.generate_key().decode()},{file_key}")
     assert logs_in(sqlite_home, secret)  # any listed key decrypts
-    with (
-        pytest.raises(secrets.SecretKeyError, match="cannot rotate"),
-        transaction(sqlite_home) as session,
-    ):
-        secrets.rotate(session, sqlite_home)
+    newest = Fernet.generate_key().decode()  # rotation: the operator puts a new key first
+    monkeypatch.setenv(secrets.ENV_KEYS, f"{newest},{file_key}")
+    with transaction(sqlite_home) as session:
+        assert secrets.rotate(session, sqlite_home) == 1
+    secrets.drop_old_keys(sqlite_home)
+    assert secrets.key_file(sqlite_home).read_text().strip() == file_key  # not touched
+    monkeypatch.setenv(secrets.ENV_KEYS, newest)  # ... and removes the old one
+    assert logs_in(sqlite_home, secret)
 
 
 def test_a_key_file_others_may_read_is_refused(sqlite_home: Settings) -> None:

@@ -160,8 +160,9 @@ def _populate(settings: Settings, image_id: str) -> dict[str, str]:
 
 
 def run(container: docker.models.containers.Container, script: str) -> str:
-    """Run a Python snippet inside the container as its own user (uid 1000); its output."""
-    _, output = container.exec_run(["python3", "-c", script], user="1000:1000")
+    """Run a Python snippet inside the container as its own user (the dedicated container
+    account, which exec uses by default); its output."""
+    _, output = container.exec_run(["python3", "-c", script])
     return str(output.decode(errors="replace"))
 
 

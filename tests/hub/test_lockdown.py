@@ -7,6 +7,7 @@ Stand-ins for the internet are only the documentation ranges (198.51.100.0/24,
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import socket
 import threading
@@ -17,7 +18,9 @@ import pytest
 import requests
 
 from tests.hub.conftest import Hub, login_session, run
+from trenv.hub.account import container_account
 from trenv.hub.hubconfig import network_spec
+from trenv.hub.launch import workspace_dir
 from trenv.hub.network import check_network, gateway_of
 
 
@@ -54,7 +57,7 @@ except OSError as e:
 
 
 def connect(container: docker.models.containers.Container, host: str, port: int) -> str:
-    _, output = container.exec_run(["python3", "-c", CONNECT, host, str(port)], user="1000:1000")
+    _, output = container.exec_run(["python3", "-c", CONNECT, host, str(port)])
     return output.decode()
 
 
@@ -206,7 +209,13 @@ def test_identity_capabilities_and_limits(
         "               '/sys/fs/cgroup/memory/memory.limit_in_bytes')}))\n",
     )
     facts = json.loads(output)
-    assert facts["uid"] == 1000
+    # The dedicated system account (no login, no home), never a person's uid such as 1000.
+    account = container_account(hub.settings, create=False)
+    assert facts["uid"] == account.uid != 1000
+    host_entry = pwd.getpwuid(account.uid)
+    assert host_entry.pw_name == hub.settings.container_user
+    assert host_entry.pw_shell == "/usr/sbin/nologin"
+    assert workspace_dir(hub.settings, "proj-a", "rosa").stat().st_uid == account.uid
     assert int(facts["cap"], 16) == 0
     assert facts["nnp"] == "1"
     assert facts["pids"] == str(hub.settings.container_pids_limit)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.images.helpers import ProgressLog, Runner
 from trenv.config import Settings
+from trenv.hub.account import ContainerAccount, container_account
 from trenv.images.build import BuiltImage, build_image
 from trenv.images.engine import ensure_engine
 from trenv.images.paths import repo_root
@@ -33,6 +34,12 @@ def repo() -> Path:
 def image_settings(repo: Path) -> Settings:
     # A fixed home (not a per-test temp dir) so the wheel and rootfs caches survive sessions.
     return Settings(home=repo / ".trenv")
+
+
+@pytest.fixture(scope="session")
+def account(image_settings: Settings) -> ContainerAccount:
+    """The host's dedicated container account (made now if missing: make test runs as root)."""
+    return container_account(image_settings)
 
 
 @pytest.fixture(scope="session")

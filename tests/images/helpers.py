@@ -7,6 +7,8 @@ from typing import Any
 
 import docker
 
+from trenv.hub.account import ContainerAccount
+
 
 @dataclass
 class ProgressLog:
@@ -34,15 +36,18 @@ class Runner:
         return code, output
 
 
-# How DockerSpawner will run it: read-only root, tmpfs /tmp and $HOME owned by uid 1000,
-# no capabilities, no privilege escalation, no network.
-LOCKED_DOWN: dict[str, Any] = {
-    "read_only": True,
-    "tmpfs": {
-        "/tmp": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=1777",
-        "/home/jovyan": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0700",
-    },
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges"],
-    "network_mode": "none",
-}
+def locked_down(account: ContainerAccount) -> dict[str, Any]:
+    """How DockerSpawner runs the image: as the dedicated account, read-only root, tmpfs /tmp
+    and $HOME owned by it, no capabilities, no privilege escalation, no network."""
+    ids = f"uid={account.uid},gid={account.gid}"
+    return {
+        "user": account.user,
+        "read_only": True,
+        "tmpfs": {
+            "/tmp": f"rw,nosuid,nodev,size=64m,{ids},mode=1777",
+            "/home/jovyan": f"rw,nosuid,nodev,size=64m,{ids},mode=0700",
+        },
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "network_mode": "none",
+    }

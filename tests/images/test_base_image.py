@@ -7,6 +7,7 @@ from pathlib import Path
 import docker
 
 from trenv.config import Settings
+from trenv.hub.account import ContainerAccount
 from trenv.images.base import (
     BASE_IMAGE,
     ensure_base_image,
@@ -40,9 +41,12 @@ def test_mirror_is_read_from_one_line_sources(tmp_path: Path) -> None:
 
 
 def test_present_base_image_is_used_without_bootstrapping(
-    notebook_image: BuiltImage, docker_engine: docker.DockerClient, tmp_path: Path
+    notebook_image: BuiltImage,
+    docker_engine: docker.DockerClient,
+    tmp_path: Path,
+    account: ContainerAccount,
 ) -> None:
-    image_id = ensure_base_image(docker_engine, cache_dir=tmp_path / "rootfs")
+    image_id = ensure_base_image(docker_engine, cache_dir=tmp_path / "rootfs", account=account)
     assert image_id == docker_engine.images.get(BASE_IMAGE).id == notebook_image.base_image_id
     assert not (tmp_path / "rootfs").exists()
 

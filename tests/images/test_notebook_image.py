@@ -10,8 +10,9 @@ import docker
 import pytest
 
 import trenv
-from tests.images.helpers import LOCKED_DOWN, ProgressLog, Runner
+from tests.images.helpers import ProgressLog, Runner, locked_down
 from trenv.hashing import file_sha256
+from trenv.hub.account import ContainerAccount
 from trenv.images.build import (
     DEFAULT_NAMES,
     LABEL_LOCK,
@@ -56,14 +57,22 @@ def test_build_reports_progress_to_the_end(build_progress: ProgressLog) -> None:
     assert completed == sorted(completed)
 
 
-def test_runs_as_uid_1000_by_default(run_in_image: Runner) -> None:
+def test_runs_as_the_dedicated_account_by_default(
+    run_in_image: Runner, account: ContainerAccount
+) -> None:
     code, output = run_in_image(["sh", "-c", "id -u; id -g; stat -c %u:%g /home/jovyan/work"])
     assert code == 0, output
-    assert output.split() == ["1000", "1000", "1000:1000"]
+    uid, gid = str(account.uid), str(account.gid)
+    assert output.split() == [uid, gid, f"{uid}:{gid}"]
+    assert account.uid != 1000  # not the first person's login on the host
 
 
-def test_analysis_stack_imports_under_lockdown(run_in_image: Runner) -> None:
-    code, output = run_in_image(["python3", "-c", f"{IMPORTS}; print('ok')"], **LOCKED_DOWN)
+def test_analysis_stack_imports_under_lockdown(
+    run_in_image: Runner, account: ContainerAccount
+) -> None:
+    code, output = run_in_image(
+        ["python3", "-c", f"{IMPORTS}; print('ok')"], **locked_down(account)
+    )
     assert code == 0, output
     assert output.strip().endswith("ok")
 
@@ -89,8 +98,10 @@ def test_installed_packages_are_exactly_the_lock(run_in_image: Runner, repo) -> 
     assert not extra, f"not in the lock: {sorted(extra)}"
 
 
-def test_singleuser_server_runs_with_read_only_root(run_in_image: Runner) -> None:
-    code, output = run_in_image(["jupyterhub-singleuser", "--version"], **LOCKED_DOWN)
+def test_singleuser_server_runs_with_read_only_root(
+    run_in_image: Runner, account: ContainerAccount
+) -> None:
+    code, output = run_in_image(["jupyterhub-singleuser", "--version"], **locked_down(account))
     assert code == 0, output
     hub_major_minor = importlib.metadata.version("jupyterhub").split(".")[:2]
     assert output.strip().split(".")[:2] == hub_major_minor, output
@@ -117,7 +128,10 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8081), Hub).serve_forever()
 
 
 def test_singleuser_server_serves_with_read_only_root(
-    docker_engine: docker.DockerClient, notebook_image: BuiltImage, scratch_containers: list[str]
+    docker_engine: docker.DockerClient,
+    notebook_image: BuiltImage,
+    scratch_containers: list[str],
+    account: ContainerAccount,
 ) -> None:
     """The image's default command, started as a hub would, serves with a read-only root."""
     hub_version = importlib.metadata.version("jupyterhub")
@@ -138,7 +152,7 @@ def test_singleuser_server_serves_with_read_only_root(
         ["sh", "-c", f'python3 -c "$FAKE_HUB" & exec {" ".join(command)}'],
         environment=environment,
         detach=True,
-        **LOCKED_DOWN,
+        **locked_down(account),
     )
     assert container.id is not None
     scratch_containers.append(container.id)
@@ -184,7 +198,7 @@ def test_no_setuid_or_setgid_files(run_in_image: Runner) -> None:
     assert output.split() == ["end"]
 
 
-def test_cannot_become_root(run_in_image: Runner) -> None:
+def test_cannot_become_root(run_in_image: Runner, account: ContainerAccount) -> None:
     script = (
         "for tool in su sudo; do if command -v $tool; then echo found:$tool; fi; done;"
         "python3 -c 'import os; os.setuid(0)' 2>/dev/null && echo became-root;"
@@ -192,7 +206,7 @@ def test_cannot_become_root(run_in_image: Runner) -> None:
     )
     code, output = run_in_image(["sh", "-c", script])
     assert code == 0, output
-    assert output.split() == ["1000"], output
+    assert output.split() == [str(account.uid)], output
 
 
 def test_wheelhouse_is_not_in_the_final_image(

@@ -35,6 +35,7 @@ from trenv.demo_notebooks import (
     ensure_waiting_request,
     run_notebook,
 )
+from trenv.hub.account import container_account
 from trenv.hub.hubconfig import network_spec
 from trenv.hub.launch import workspace_dir
 from trenv.hub.network import remove_network
@@ -146,7 +147,8 @@ def test_the_demo_state_a_checker_finds(installation: Demo) -> None:
     assert again.created == []
     folder = workspace_dir(settings, demo.PROJECT, USER) / FOLDER
     assert sorted(p.name for p in folder.iterdir()) == sorted(NOTEBOOKS)
-    assert {p.stat().st_uid for p in folder.iterdir()} == {1000}
+    uid = container_account(settings).uid  # the dedicated account, not a person's 1000
+    assert {p.stat().st_uid for p in folder.iterdir()} == {uid} and uid != 1000
     # A request waiting for the checkers (made by notebook 1 unless one already waits).
     request_id, _ = ensure_waiting_request(
         settings, installation.hub, installation.docker, demo.PROJECT, USER

@@ -21,12 +21,16 @@ from scipy import stats
 from trenv.errors import Invalid
 from trenv.privacy.releases import (
     QuerySpec,
+    _cells,
+    _key_frame,
+    check_calibration,
     count_measurement,
     plan_hash,
     release,
     sum_measurement,
     zcdp_to_approx_dp,
 )
+from trenv.privacy.spec import check_against_schema, check_bounds_in_range, dtype_range
 
 HUGE_RHO = 1e9
 OFFENCES = ["theft", "assault", "fraud", "burglary"]
@@ -374,6 +378,69 @@ def test_schema_errors(justice: Path, kw: dict[str, Any], message: str) -> None:
 def test_missing_dataset(tmp_path: Path) -> None:
     with pytest.raises(Invalid, match="does not exist"):
         release(spec(tmp_path / "nope.parquet", statistic="count"))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        # 'year' is Int64: bounds beyond what it can hold are refused by the schema check.
+        ({"statistic": "sum", "column": "year", "bounds": (0, 1e308)}, "outside what column"),
+        ({"statistic": "mean", "column": "year", "bounds": (-1e19, 0)}, "Int64"),
+        # 'sentence_months' is Float64: 1e308 fits, but the noise scale would be infinite.
+        (
+            {"statistic": "sum", "column": "sentence_months", "bounds": (0, 1e308)},
+            "cannot be calibrated",
+        ),
+        (
+            {"statistic": "mean", "column": "sentence_months", "bounds": (-1e306, 1e306),
+             "rho": 1e-6, "max_contributions": 1000},
+            "cannot be calibrated",
+        ),
+        # A grid of 1,000 candidates between two neighbouring large floats is impossible.
+        (
+            {"statistic": "quantile", "column": "sentence_months", "alpha": 0.5,
+             "bounds": (1e20, 1e20 + 1e5)},
+            "distinct quantile candidates",
+        ),
+        (
+            {"statistic": "quantile", "column": "sentence_months", "alpha": 0.5,
+             "bounds": (-1e308, 1e308)},
+            "distinct quantile candidates",
+        ),
+    ],
+)  # fmt: skip
+def test_bounds_that_cannot_work_are_refused_before_any_row(
+    justice: Path, kw: dict[str, Any], message: str
+) -> None:
+    query = spec(justice, **{"rho": 0.1, **kw})
+    with pytest.raises(Invalid, match=message) as info:
+        schema = check_against_schema(query)
+        check_calibration(query, _cells(query, _key_frame(query, schema)))
+    assert info.value.fix and "codebook" in info.value.fix
+
+
+def test_reasonable_bounds_pass_the_checks(justice: Path) -> None:
+    for kw in (
+        {"statistic": "sum", "column": "year", "bounds": (2000, 2030)},
+        {"statistic": "mean", "column": "sentence_months", "bounds": (0, 120)},
+        {"statistic": "quantile", "column": "sentence_months", "alpha": 0.5, "bounds": (0, 120)},
+        {"statistic": "histogram", "column": "sentence_months", "bins": [0, 60, 120]},
+        {"statistic": "count", "group_by": {"offence": OFFENCES}, "rho": 1e-6},
+    ):
+        query = spec(justice, **{"rho": 0.1, **kw})
+        check_calibration(query, _cells(query, _key_frame(query, check_against_schema(query))))
+
+
+def test_dtype_ranges() -> None:
+    assert dtype_range(pl.Int8) == (-128, 127)
+    assert dtype_range(pl.UInt64) == (0, 2**64 - 1)
+    assert dtype_range(pl.Float32) == (-3.4028234663852886e38, 3.4028234663852886e38)
+    assert dtype_range(pl.Decimal(10, 2)) == (-99999999.99, 99999999.99)
+    assert dtype_range(pl.String) is None and dtype_range(pl.Date) is None
+    # Exact at the edge: 2**63 is one past Int64's largest value.
+    with pytest.raises(Invalid, match="outside"):
+        check_bounds_in_range((0, 2.0**63), "n", pl.Int64)
+    check_bounds_in_range((-(2.0**63), 0), "n", pl.Int64)
 
 
 # --- calibration ----------------------------------------------------------------------------

@@ -14,6 +14,15 @@ from trenv.vault.schema import builtin_schema_path, load_schema
 from trenv.vault.synth import SynthConfig, SynthResult, generate
 
 PERSONS = 6_000
+SOURCES = (
+    "persons",
+    "prosecution_cases",
+    "convictions",
+    "prison_stays",
+    "reoffending",
+    "cyber_reports",
+    "drug_seizures",
+)
 
 
 @dataclass
@@ -37,7 +46,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory, synth_small: SynthResult) ->
     keys = FileKeyStore(root / "keys")
     pseudonymiser = linkage_pseudonymiser(keys)
     ingested = {}
-    for name in ("persons", "prosecution_cases", "convictions", "cyber_reports", "drug_seizures"):
+    for name in SOURCES:
         ingested[name] = ingest(
             synth_small.out_dir / f"{name}.csv",
             load_schema(builtin_schema_path(name)),

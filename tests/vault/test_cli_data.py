@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -133,7 +134,30 @@ def test_from_extracts_to_a_closed_project(people: Settings, tmp_path: Path) -> 
     trenv("--as", "paula", "grant", "approve", "1")
     trenv("--as", "stella", "grant", "add", "cybercrime", "convictions@2026-11")
     trenv("--as", "carl", "grant", "approve", "2")
-    trenv("--as", "stella", "grant", "add", "reoffending", "convictions@2026-11")
+    # Column rules: refused when they do not fit the dataset (nothing written) ...
+    refused(
+        "--as", "stella", "grant", "add", "reoffending", "convictions@2026-11",
+        "--coarsen", "verdict=month", message="cannot coarsen column verdict",
+    )  # fmt: skip
+    refused(
+        "--as", "stella", "grant", "add", "reoffending", "convictions@2026-11",
+        "--drop", "sentence", message="does not have",
+    )  # fmt: skip
+    refused(
+        "--as", "stella", "grant", "add", "reoffending", "convictions@2026-11",
+        "--coarsen", "fine_eur=bands:500,100", message="strictly increasing",
+    )  # fmt: skip
+    # ... and otherwise part of the grant the controller approves.
+    trenv(
+        "--as", "stella", "grant", "add", "reoffending", "convictions@2026-11",
+        "--drop", "fine_eur", "--coarsen", "judgment_date=year",
+        "--coarsen", "prison_days=bands:30,180,365",
+    )  # fmt: skip
+    listed = json.loads(trenv("grant", "list", "--project", "reoffending", "--json"))
+    assert listed[0]["column_rules"] == {
+        "drop": ["fine_eur"],
+        "coarsen": {"judgment_date": {"date": "year"}, "prison_days": {"bands": [30, 180, 365]}},
+    }
     trenv("--as", "carl", "grant", "approve", "3")
 
     # Publish: granted datasets and columns only, with per-project pseudonyms.
@@ -152,9 +176,20 @@ def test_from_extracts_to_a_closed_project(people: Settings, tmp_path: Path) -> 
     trenv("data", "publish", "--project", "reoffending")
     mine = pq.read_table(view / "convictions.parquet").to_pandas()
     theirs = pq.read_table(projects_dir / "reoffending/data/convictions.parquet").to_pandas()
-    joined = mine.merge(theirs, on="conviction_id", suffixes=("_a", "_b"))
-    assert len(joined) == len(mine) > 0
-    assert not (joined["person_pseudonym_a"] == joined["person_pseudonym_b"]).any()
+    # The same rows in the same order, but no identifier joins the two projects' views.
+    assert len(mine) == len(theirs) > 0
+    assert "fine_eur" in mine.columns and "fine_eur" not in theirs.columns
+    assert (
+        theirs["judgment_date"].tolist() == pd.to_datetime(mine["judgment_date"]).dt.year.tolist()
+    )
+    assert set(theirs["prison_days"].dropna()) <= {
+        "(-inf, 30)",
+        "[30, 180)",
+        "[180, 365)",
+        "[365, inf)",
+    }
+    for column in ("conviction_id", "case_id", "person_pseudonym"):
+        assert not set(mine[column]) & set(theirs[column]), column
     publish_event = json.loads(str(events()[-1]["detail"]))
     assert (
         publish_event["datasets"][0]["sha256"]

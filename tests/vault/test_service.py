@@ -20,7 +20,7 @@ from trenv.config import Settings
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.hashing import file_sha256
 from trenv.registry import datasets, grants, organisations, projects, users
-from trenv.store.models import AuditEvent, Dataset, ProjectStatus
+from trenv.store.models import AuditEvent, Dataset, Grant, ProjectStatus
 from trenv.vault import service
 from trenv.vault.pseudonym import ProjectKeyDestroyedError
 from trenv.vault.schema import builtin_schema_path
@@ -259,15 +259,14 @@ def test_publish_follows_effective_grants_and_keys_per_project(
     assert table_a.column_names == columns
     assert "case_id" in table_b.column_names and "bsn" not in table_b.column_names
     assert sorted(p.name for p in a.data_dir.iterdir()) == ["convictions.parquet", "manifest.json"]
-    # Same records, unrelated pseudonyms; and neither equals the vault's linkage pseudonym.
-    by_id_a = dict(zip(*table_a.select(["conviction_id", "person_pseudonym"]).columns, strict=True))
-    by_id_b = dict(zip(*table_b.select(["conviction_id", "person_pseudonym"]).columns, strict=True))
+    # Same records in the same order, unrelated pseudonyms and record keys; and neither
+    # equals the vault's linkage pseudonym or the court's judgment number.
     vault_rows = pq.read_table(settings.vault_dir / "datasets/convictions/1/data.parquet")
-    vault_ids = dict(
-        zip(*vault_rows.select(["conviction_id", "person_pseudonym"]).columns, strict=True)
-    )
-    assert not {str(v) for v in by_id_a.values()} & {str(v) for v in by_id_b.values()}
-    assert not {str(v) for v in by_id_a.values()} & {str(v) for v in vault_ids.values()}
+    assert table_a.num_rows == table_b.num_rows == vault_rows.num_rows
+    for column in ("conviction_id", "person_pseudonym"):
+        in_a, in_b = set(table_a[column].to_pylist()), set(table_b[column].to_pylist())
+        assert not in_a & in_b
+        assert not in_a & set(vault_rows[column].to_pylist())
     with tx() as session:
         event = list(audit.events(session))[-1]
         detail = json.loads(event.detail)
@@ -294,6 +293,80 @@ def test_publish_refuses_what_it_cannot_vouch_for(tx: Any, vault_world: Settings
     assert not (settings.projects_dir / "cybercrime" / "data").exists()
     with pytest.raises(NotFound, match="unknown project"):
         _publish(tx, settings, "nowhere")
+
+
+def _grant_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Grant)) or 0)
+
+
+def test_grant_rules_are_checked_when_proposed_and_applied_when_published(
+    tx: Any, vault_world: Settings
+) -> None:
+    settings = vault_world
+    with tx() as session:
+        events_before, grants_before = len(_actions(session)), _grant_count(session)
+    for rules, columns, problem, fix in (
+        ({"drop": ["sentence"]}, None, "does not have", "Its columns are: conviction_id"),
+        ({"coarsen": {"verdict": {"date": "month"}}}, None, "cannot coarsen column verdict", ""),
+        ({"coarsen": {"fine_eur": {"bands": [1]}}}, ["verdict"], "does not include", "--columns"),
+        ({"coarsen": {"case_id": {"date": "year"}}}, None, "it is an identifier", "Drop it"),
+        ({"coarsen": {"fine_eur": {"bands": [5, 1]}}}, None, "strictly increasing", "bands:"),
+    ):
+        with pytest.raises(Invalid) as refused, tx() as session:
+            grants.propose_grant(
+                session,
+                proposer="stella",
+                project="cybercrime",
+                dataset="convictions@1",
+                columns=columns,
+                rules=rules,
+            )
+        assert problem in refused.value.problem and refused.value.fix is not None
+        assert fix in refused.value.fix
+    with tx() as session:
+        assert (len(_actions(session)), _grant_count(session)) == (events_before, grants_before)
+
+    rules = {"drop": ["fine_eur"], "coarsen": {"judgment_date": {"date": "year"}}}
+    with tx() as session:
+        grant = grants.propose_grant(
+            session, proposer="stella", project="cybercrime", dataset="convictions@1", rules=rules
+        )
+        grants.approve_grant(session, approver="carl", grant_id=grant.id)
+        proposed = json.loads(list(audit.events(session, action_prefix="grant.propose"))[-1].detail)
+        assert proposed["column_rules"] == grant.column_rules == rules
+    outcome = _publish(tx, settings, "cybercrime")
+    view = pq.read_table(outcome.data_dir / "convictions.parquet")
+    assert "fine_eur" not in view.column_names
+    assert {type(y) for y in view["judgment_date"].to_pylist()} == {int}
+    entry = outcome.datasets[0]
+    assert entry["column_rules"] == rules
+    assert entry["record_key_columns"] == ["conviction_id", "case_id"]
+    with tx() as session:
+        detail = json.loads(list(audit.events(session, action_prefix="data.publish"))[-1].detail)
+        assert detail["datasets"][0]["column_rules"] == rules
+
+
+def test_publish_refuses_stored_rules_that_do_not_fit_and_keeps_the_view(
+    tx: Any, vault_world: Settings
+) -> None:
+    """Rules are checked against the file too: a rule the registry should have refused (a
+    codebook that lied, a row edited by hand) stops the publication with a fix."""
+    settings = vault_world
+    grant_id = _grant(tx, "cybercrime", "convictions@1", "carl", None)
+    first = _publish(tx, settings, "cybercrime")
+    publication = first.data_dir.resolve()
+    with tx() as session:
+        grants.get_grant(session, grant_id).column_rules = {
+            "coarsen": {"verdict": {"bands": [1, 2]}}
+        }
+    with pytest.raises(Invalid) as refused:
+        _publish(tx, settings, "cybercrime")
+    assert "cannot coarsen column verdict (bands need numbers" in refused.value.problem
+    assert refused.value.fix is not None and "propose it again" in refused.value.fix
+    assert first.data_dir.resolve() == publication
+    assert sorted(p.name for p in publication.parent.iterdir()) == [publication.name]
+    with tx() as session:
+        assert _actions(session).count("data.publish") == 1
 
 
 def test_close_withdraws_destroys_the_key_and_can_be_completed(

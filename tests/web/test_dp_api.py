@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.privacy import slow_jobs
 from tests.web.conftest import API, Web
-from trenv.privacy import ledger
+from trenv.disclosure.policy import PrivacySetting
+from trenv.privacy import ledger, service
+from trenv.privacy.service import DPQuery
+from trenv.privacy.workers import Busy, ReleaseFailed
 from trenv.store.models import AuditEvent, PrivacySpend, SpendState
+from trenv.web.api import dp as dp_api
 
 COUNT: dict[str, Any] = {"dataset": "convictions", "statistic": "count", "rho": 0.1}
 
@@ -143,3 +152,187 @@ def test_spends_are_counted(web: Web) -> None:
     with web.tx() as session:
         total = session.scalar(select(func.sum(PrivacySpend.amount_micro)))
     assert total == 150_000
+
+
+# --- issue 15: limits, strict types, bounds, workers and timeouts ---------------------------
+
+
+@pytest.mark.timeout(120)  # before the limits, this query never answered
+@pytest.mark.parametrize(
+    ("rho", "message"),
+    [(1e-300, "at least 1e-06"), (1e-7, "at least 1e-06"), (1.5, "at most 1")],
+)
+def test_rho_outside_the_policy_limits_is_refused_uncharged(
+    web: Web, rho: float, message: str
+) -> None:
+    refused(web, 400, message, **{**COUNT, "rho": rho})
+
+
+def test_rho_at_the_limits_is_answered(web: Web) -> None:
+    assert web.post("t-rita", **{**COUNT, "rho": 1e-6}).status_code == 200
+    reply = web.post("t-rita", **{**COUNT, "rho": 0.5})
+    assert reply.status_code == 200, reply.text
+    assert spends(web) == [(1e-6, SpendState.committed), (0.5, SpendState.committed)]
+
+
+SUM: dict[str, Any] = {**COUNT, "statistic": "sum", "column": "sentence_days"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({**SUM, "bounds": [0, 1e308]}, "outside what column 'sentence_days' can hold"),
+        ({**SUM, "statistic": "mean", "bounds": [-1e19, 10]}, "Int64"),
+        ({**SUM, "bounds": [10, 0]}, "lower (10.0) >= upper (0.0)"),
+        ({**SUM, "bounds": [5, 5]}, ">= upper"),
+        ({**SUM, "statistic": "quantile", "alpha": 0.5, "bounds": [0, 1e308]}, "outside"),
+    ],
+)
+def test_bounds_are_checked_before_anything_is_charged(
+    web: Web, body: dict[str, Any], message: str
+) -> None:
+    with web.tx() as session:
+        before = ledger.status(session, project="reoffending", dataset="convictions")
+    refused(web, 400, message, **body)
+    with web.tx() as session:
+        assert ledger.status(session, project="reoffending", dataset="convictions") == before
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({**COUNT, "rho": "0.01"}, "rho"),
+        ({**COUNT, "rho": True}, "rho"),
+        ({**COUNT, "rho": False}, "rho"),
+        ({**COUNT, "rho": None}, "rho"),
+        ({**COUNT, "rho": [0.1]}, "rho"),
+        ({**COUNT, "max_contributions": True}, "max_contributions"),
+        ({**COUNT, "max_contributions": 2.0}, "max_contributions"),
+        ({**COUNT, "max_contributions": "3"}, "max_contributions"),
+        ({**SUM, "bounds": ["0", 10]}, "bounds"),
+        ({**SUM, "bounds": [0, True]}, "bounds"),
+        ({**SUM, "statistic": "quantile", "bounds": [1, 3650], "alpha": "0.5"}, "alpha"),
+        ({**COUNT, "statistic": "histogram", "column": "sentence_days", "bins": [0, True, 9]},
+         "bins"),
+        ({**COUNT, "dataset": 7}, "dataset"),
+        ({**SUM, "column": 3, "bounds": [0, 10]}, "column"),
+        ({**COUNT, "group_by": [1]}, "group_by"),
+    ],
+)  # fmt: skip
+def test_values_of_the_wrong_type_are_refused_not_converted(
+    web: Web, body: dict[str, Any], where: str
+) -> None:
+    refused(web, 400, where, **body)
+
+
+def test_an_integer_rho_is_a_number(web: Web) -> None:
+    # JSON has one number type (JavaScript writes 1.0 as 1): rho 1 is rho 1.0.
+    reply = web.post("t-rita", **{**COUNT, "rho": 1})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["rho"] == 1.0 and spends(web) == [(1.0, SpendState.committed)]
+
+
+def _audit_actions(web: Web) -> list[str]:
+    with web.tx() as session:
+        return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def test_a_release_that_overruns_is_stopped_and_stays_charged(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rho 1e-300 (allowed here by a lax policy) really runs for hours in OpenDP: the worker
+    is killed at the policy's time limit; the data was read, so the rho stays spent."""
+    lax = PrivacySetting(min_rho_per_query=1e-300, release_timeout_s=2)
+    monkeypatch.setattr(dp_api, "run_query", functools.partial(service.run_query, limits=lax))
+    start = time.monotonic()
+    reply = web.post("t-rita", **{**COUNT, "rho": 1e-300})
+    assert reply.status_code == 504, reply.text
+    assert time.monotonic() - start < 100  # the startup of the workers is not counted
+    problem = reply.json()
+    assert set(problem) == {"problem", "fix"} and problem["fix"]
+    assert "did not finish within 2 s" in problem["problem"]
+    assert "stays spent" in problem["problem"]
+    assert spends(web) == [(1e-6, SpendState.running)]  # charged (rounded up), never returned
+    assert _audit_actions(web)[-3:] == ["privacy.reserve", "privacy.running",
+                                        "privacy.release.failed"]  # fmt: skip
+    # The service goes on answering (a new worker replaces the killed one).
+    monkeypatch.setattr(dp_api, "run_query", service.run_query)
+    assert web.post("t-rita", **COUNT).status_code == 200
+
+
+def test_a_worker_failure_is_a_problem_and_stays_charged(web: Web) -> None:
+    with pytest.raises(ReleaseFailed, match="ZeroDivisionError") as info:
+        service.run_query(web.settings, username="rita", project="reoffending",
+                          query=DPQuery(**COUNT), job=slow_jobs.fail)  # fmt: skip
+    assert "stays spent (ledger entry #1)" in info.value.problem
+    assert spends(web) == [(0.1, SpendState.running)]
+
+
+def test_a_slow_query_does_not_hold_up_another_user(web: Web, tmp_path: Path) -> None:
+    """rita's release runs (held until the test lets it go) while nora's is answered."""
+    web.identity.servers["nora"] = "reoffending"
+    flag = tmp_path / "go"
+    slow: dict[str, Any] = {}
+
+    def rita() -> None:
+        try:
+            slow["result"] = service.run_query(
+                web.settings, username="rita", project="reoffending",
+                query=DPQuery(**{**COUNT, "rho": 0.2}),
+                job=functools.partial(slow_jobs.held, str(flag)),
+            )  # fmt: skip
+        except Exception as exc:  # reported by the asserts below
+            slow["error"] = exc
+
+    thread = threading.Thread(target=rita)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 200  # the workers may still be starting
+        while (0.2, SpendState.running) not in spends(web) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (0.2, SpendState.running) in spends(web), slow  # rita's release is running
+        reply = web.post("t-nora", **{**COUNT, "rho": 0.1})
+        assert reply.status_code == 200, reply.text
+        assert thread.is_alive() and not slow  # answered while rita's release still runs
+        assert reply.json()["budget"]["rho_spent"] == pytest.approx(0.3)  # rita's counts
+    finally:
+        flag.touch()
+        thread.join(120)
+    assert "error" not in slow, slow
+    assert sorted(spends(web)) == [(0.1, SpendState.committed), (0.2, SpendState.committed)]
+
+
+def test_a_query_that_finds_no_worker_is_refused_and_returned(web: Web, tmp_path: Path) -> None:
+    """rita's second query while her first runs waits for a worker, then is refused: its
+    reservation is cancelled (the data was never touched), so nothing is charged."""
+    flag = tmp_path / "go"
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            service.run_query(web.settings, username="rita", project="reoffending",
+                              query=DPQuery(**COUNT),
+                              job=functools.partial(slow_jobs.held, str(flag)))  # fmt: skip
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 200
+        while (0.1, SpendState.running) not in spends(web) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(Busy, match="already has 1 DP query running") as info:
+            service.run_query(web.settings, username="rita", project="reoffending",
+                              query=DPQuery(**{**COUNT, "rho": 0.3}),
+                              limits=PrivacySetting(queue_wait_s=0.5))  # fmt: skip
+        assert info.value.status_code == 503 and "Nothing was charged" in info.value.problem
+        assert spends(web) == [(0.1, SpendState.running), (0.3, SpendState.cancelled)]
+        with web.tx() as session:
+            status = ledger.status(session, project="reoffending", dataset="convictions")
+        assert status.spent_micro == 100_000  # the cancelled reservation does not count
+    finally:
+        flag.touch()
+        thread.join(120)
+    assert not errors
+    assert "privacy.cancelled" in _audit_actions(web)

@@ -83,8 +83,21 @@ def test_refusals_are_readable(lab: Path) -> None:
     with pytest.raises(dp.DPError, match="not public") as info:
         tre.dp.count("convictions", by="year", rho=0.1)
     assert info.value.status == 400
-    with pytest.raises(dp.DPError, match=r"only 1\.0 of the 1\.0"):
-        tre.dp.count("convictions", rho=2.0)
+    with pytest.raises(dp.DPError, match=r"at most 1\.") as info:
+        tre.dp.count("convictions", rho=2.0)  # above the policy's limit for one query
+    assert info.value.status == 400 and "several queries" in str(info.value.fix)
+    tre.dp.count("convictions", rho=0.6)
+    with pytest.raises(dp.DPError, match=r"only 0\.4 of the 1\.0") as info:
+        tre.dp.count("convictions", rho=0.5)
+    assert info.value.status == 409
+
+
+@pytest.mark.parametrize("rho", ["0.01", True])
+def test_a_rho_that_is_not_a_number_is_refused(lab: Path, rho: object) -> None:
+    with pytest.raises(dp.DPError, match="rho") as info:
+        tre.dp.count("convictions", rho=rho)  # type: ignore[arg-type]
+    assert info.value.status == 400
+    assert tre.dp.budget().remaining("convictions") == pytest.approx(1.0)  # nothing charged
 
 
 def test_the_lab_client_never_imports_server_packages() -> None:

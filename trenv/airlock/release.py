@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trenv import __version__, audit
+from trenv import __version__, audit, signing
 from trenv.airlock import permissions as may
 from trenv.airlock.bundle import RECORD_SCHEMA, build_bundle
 from trenv.airlock.service import (
@@ -26,7 +26,7 @@ from trenv.airlock.service import (
 from trenv.airlock.states import Move, next_state
 from trenv.config import Settings
 from trenv.disclosure.record import OutputRecord
-from trenv.errors import Forbidden
+from trenv.errors import Conflict, Forbidden
 from trenv.privacy.releases import zcdp_to_approx_dp
 from trenv.store.models import Decision, ExportRequest, utcnow
 
@@ -152,10 +152,17 @@ def release(
     move_request(session, request, Move.release, actor=actor)
     session.flush()
     session.refresh(request)
+    key = _signing_key(session, settings, actor)
     record = disclosure_record(settings, request)
+    record["signer"] = key.identity.as_record()
+    # The chain's head inside this transaction (the release event just written): a copy of
+    # the bundle kept by its recipient witnesses the audit log up to here.
+    head = audit.head(session)
+    assert head is not None
+    record["audit_head"] = {"event_id": head[0], "hash": head[1]}
     store = content_store(settings)
     contents = {f["sha256"]: store.get(f["sha256"]) for f in record["files"] if f["released"]}
-    bundle = build_bundle(record, contents)
+    bundle = build_bundle(record, contents, sign=key.sign)
     request.bundle_sha256 = store.put(bundle)
     audit.record(
         session,
@@ -166,9 +173,35 @@ def release(
         detail={
             "bundle_sha256": request.bundle_sha256,
             "files": {f["path"]: f["sha256"] for f in record["files"] if f["released"]},
+            "signer": key.identity.fingerprint,
+            "audit_head": record["audit_head"],
         },
     )
     return request
+
+
+def _signing_key(session: Session, settings: Settings, actor: str) -> signing.SigningKey:
+    """The installation's key; made here if `trenv init` has not (as the vault's keys are)."""
+    try:
+        key, created = signing.ensure_signing_key(settings)
+    except (signing.SigningKeyError, OSError) as error:
+        raise Conflict(
+            f"the release cannot be signed: {error}",
+            "Ask the administrator to fix the signing key (docs/operations.md).",
+        ) from None
+    if created:
+        audit.record(
+            session,
+            actor=actor,
+            action="system.signing_key",
+            object_type="system",
+            object_id="signing",
+            detail={
+                "installation": key.identity.installation,
+                "fingerprint": key.identity.fingerprint,
+            },
+        )
+    return key
 
 
 def bundle_for_download(

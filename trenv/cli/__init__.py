@@ -2,64 +2,121 @@
 
 Every command runs in one transaction: a refused command prints the problem and its fix,
 exits with status 2, and writes nothing.
+
+A command group is imported only when it is used: to add one, name its module and Typer
+in ``GROUPS`` (not ``app.add_typer``), and keep heavy imports out of ``cli/common.py``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
-from trenv import __version__, audit, demo
-from trenv.cli.airlock import airlock_app
-from trenv.cli.budget import budget_app
+from trenv import __version__
 from trenv.cli.common import (
     EXIT_USER_ERROR,
-    JsonOption,
-    err_console,
+    fail,
     ok,
-    print_json,
-    print_table,
     session_scope,
     state,
     user_errors,
 )
-from trenv.cli.data import data_app, project_close
-from trenv.cli.data_catalogue import dataset_app, grant_app, image_app
-from trenv.cli.hub import hub_app, image_build
-from trenv.cli.people import org_app, user_app
-from trenv.cli.projects import project_app
-from trenv.cli.secrets import secrets_app
-from trenv.cli.serialise import audit_dict
 from trenv.config import get_settings
-from trenv.store import current_revision, upgrade
-from trenv.store.migrate import head_revision
+
+# The command groups, loaded only when used (or listed by --help): importing them all made
+# every command, `trenv airlock verify` included, pay for pandas, SQLAlchemy, matplotlib and
+# Splink at start (about 2,000 modules, 4 s or more). Name -> (module, Typer attribute).
+GROUPS: dict[str, tuple[str, str]] = {
+    "db": ("trenv.cli", "db_app"),
+    "org": ("trenv.cli.people", "org_app"),
+    "user": ("trenv.cli.people", "user_app"),
+    "project": ("trenv.cli.projects", "project_app"),
+    "dataset": ("trenv.cli.data_catalogue", "dataset_app"),
+    "data": ("trenv.cli.data", "data_app"),
+    "grant": ("trenv.cli.data_catalogue", "grant_app"),
+    "image": ("trenv.cli.data_catalogue", "image_app"),
+    "audit": ("trenv.cli.audit", "audit_app"),
+    "demo": ("trenv.cli", "demo_app"),
+    "hub": ("trenv.cli.hub", "hub_app"),
+    "budget": ("trenv.cli.budget", "budget_app"),
+    "airlock": ("trenv.cli.airlock", "airlock_app"),
+    "secrets": ("trenv.cli.secrets", "secrets_app"),
+    "signing": ("trenv.cli.signing_key", "signing_app"),
+}
+# Commands that live in another group's module: group -> [(module, function, name)].
+GROUP_EXTRAS: dict[str, list[tuple[str, str, str]]] = {
+    "image": [("trenv.cli.hub", "image_build", "build")],
+    "project": [("trenv.cli.data", "project_close", "close")],
+}
+
+
+def _load_group(name: str) -> Any:
+    """The click group of ``name``, importing its module now."""
+    module, attribute = GROUPS[name]
+    sub: typer.Typer = getattr(importlib.import_module(module), attribute)
+    for extra_module, function, command in GROUP_EXTRAS.get(name, []):
+        if all(c.name != command for c in sub.registered_commands):
+            sub.command(command)(getattr(importlib.import_module(extra_module), function))
+    return get_group_from_info(
+        TyperInfo(sub, name=name),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root's commands: the eager ones, then the groups, each loaded on first access."""
+
+    def __init__(self, eager: Mapping[str, Any], lazy: Callable[[str], Any]) -> None:
+        self._loaded = dict(eager)
+        self._lazy = lazy
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            if name not in GROUPS:
+                raise KeyError(name)
+            self._loaded[name] = self._lazy(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:  # a stable order, whatever was loaded already
+        yield from (n for n in self._loaded if n not in GROUPS)
+        yield from GROUPS
+
+    def __len__(self) -> int:
+        return len(set(self._loaded) | set(GROUPS))
+
+
+class LazyGroup(TyperGroup):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands, _load_group)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # names only: loads nothing
+
 
 app = typer.Typer(
     help="trenv: a trusted research environment for justice data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo installation.", no_args_is_help=True)
-
-app.add_typer(db_app, name="db")
-app.add_typer(org_app, name="org")
-app.add_typer(user_app, name="user")
-app.add_typer(project_app, name="project")
-app.add_typer(dataset_app, name="dataset")
-app.add_typer(data_app, name="data")
-app.add_typer(grant_app, name="grant")
-app.add_typer(image_app, name="image")
-app.add_typer(audit_app, name="audit")
-app.add_typer(demo_app, name="demo")
-app.add_typer(hub_app, name="hub")
-app.add_typer(budget_app, name="budget")
-app.add_typer(airlock_app, name="airlock")
-app.add_typer(secrets_app, name="secrets")
-image_app.command("build")(image_build)
-project_app.command("close")(project_close)
 
 
 @app.callback()
@@ -79,28 +136,58 @@ def version() -> None:
 
 
 @app.command()
-def init() -> None:
-    """Create TRENV_HOME, its directories and the database (safe to run again)."""
+def init(
+    installation: str | None = typer.Option(
+        None,
+        "--installation",
+        help="The name signed releases and audit anchors carry, set when the signing key is "
+        "created (default: this host's name).",
+    ),
+) -> None:
+    """Create TRENV_HOME, its directories, the database and the signing key (safe to rerun)."""
+    from trenv import audit, signing
+    from trenv.store import current_revision, upgrade
+    from trenv.store.migrate import head_revision
+
     settings = state.settings
     settings.ensure_dirs()
     before = current_revision(settings)
     upgrade(settings)
-    if before is None:
+    try:
+        key, created = signing.ensure_signing_key(settings, installation)
+    except (signing.SigningKeyError, ValueError, OSError) as error:
+        fail(str(error))
+    signer = {"installation": key.identity.installation, "fingerprint": key.identity.fingerprint}
+    if before is None or created:
         with session_scope() as session:
-            audit.record(
-                session,
-                actor=state.acting(),
-                action="system.init",
-                object_type="system",
-                object_id="trenv",
-                detail={"version": __version__, "schema": head_revision()},
-            )
+            if before is None:
+                detail = {"version": __version__, "schema": head_revision()}
+                audit.record(
+                    session,
+                    actor=state.acting(),
+                    action="system.init",
+                    object_type="system",
+                    object_id="trenv",
+                    detail=detail | ({"signing_key": signer} if created else {}),
+                )
+            else:  # an installation from before signing: its key is new now
+                audit.record(
+                    session,
+                    actor=state.acting(),
+                    action="system.signing_key",
+                    object_type="system",
+                    object_id="signing",
+                    detail=signer,
+                )
     ok(f"trenv home ready at {settings.home.absolute()} (schema {head_revision()})")
+    ok(f"releases and audit anchors are signed by {key.identity.describe()}")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
+    from trenv.store import current_revision, upgrade
+
     settings = state.settings
     before = current_revision(settings)
     upgrade(settings)
@@ -111,48 +198,16 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's schema revision."""
+    from trenv.store import current_revision
+
     typer.echo(current_revision(state.settings) or "empty")
-
-
-@audit_app.command("verify")
-def audit_verify(as_json: bool = JsonOption) -> None:
-    """Recompute the hash chain; exit 1 naming the first bad event."""
-    with session_scope() as session:
-        result = audit.verify(session, state.settings.audit_anchor)
-    if as_json:
-        print_json(result.__dict__)
-    elif result.ok:
-        ok(f"audit chain intact: {result.checked} events verified")
-    else:
-        err_console.print(f"[bold red]Audit chain broken:[/] {result.problem}", highlight=False)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@audit_app.command("tail")
-def audit_tail(
-    count: int = typer.Option(20, "-n", "--count", min=1), as_json: bool = JsonOption
-) -> None:
-    """Show the newest audit events."""
-    with session_scope() as session:
-        rows = [audit_dict(e) for e in audit.tail(session, count)]
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
-        "Audit log",
-        ["#", "time (UTC)", "actor", "action", "object", "detail"],
-        [
-            [r["id"], r["occurred_at"][:19], r["actor"], r["action"], r["object"], r["detail"]]
-            for r in rows
-        ],
-        keep_whole=("action",),
-    )
 
 
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Create the demo people, suppliers and project (safe to run again)."""
+    from trenv import demo
+
     with session_scope() as session:
         created = demo.seed(session)
     ok("demo registry ready" + (f": created {', '.join(created)}" if created else " (no changes)"))
@@ -161,6 +216,7 @@ def demo_seed() -> None:
 @demo_app.command("logins")
 def demo_logins() -> None:
     """Give the demo users passwords and TOTP secrets (kept in TRENV_HOME/credentials.json)."""
+    from trenv import demo
     from trenv.cli.hub import operator_token
     from trenv.hub.process import public_url
 
@@ -182,6 +238,7 @@ def demo_image(
     tag: str = typer.Option("demo", "--tag"),
 ) -> None:
     """Build the notebook image, approve it as the demo admin and assign it to the project."""
+    from trenv import demo
     from trenv.cli.hub import build_with_progress
 
     built = build_with_progress("notebook", tag=tag)
@@ -196,7 +253,7 @@ def demo_data_cmd(
 ) -> None:
     """Synthesise, ingest, link, grant (steward + controller), budget and publish the demo
     project's data (safe to run again)."""
-    from trenv import demo_data
+    from trenv import demo, demo_data
 
     with user_errors():
         prepared = demo_data.prepare(state.settings, demo.PROJECT, persons=persons)
@@ -207,6 +264,7 @@ def demo_data_cmd(
 @demo_app.command("notebooks")
 def demo_notebooks_cmd() -> None:
     """Copy the research notebooks into rosa's workspace of the demo project."""
+    from trenv import demo
     from trenv.demo_notebooks import copy_to_workspace
 
     copied = copy_to_workspace(state.settings, demo.PROJECT, "rosa")
@@ -217,6 +275,7 @@ def demo_notebooks_cmd() -> None:
 def demo_request_cmd() -> None:
     """Make sure an export request of rosa's waits for the checkers: run notebook 1 in her
     own server (spawned through the running hub's API) unless one already waits."""
+    from trenv import demo
     from trenv.cli.hub import operator_token
     from trenv.demo_notebooks import HubOperator, ensure_waiting_request
     from trenv.hub.process import public_url

@@ -8,17 +8,20 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from trenv.config import Settings, get_settings
 from trenv.errors import TrenvError
-from trenv.store import transaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# SQLAlchemy and trenv.store are imported where a command opens the database, not here:
+# commands that need no database (`trenv airlock verify`) start without them.
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,6 +66,8 @@ state = CliState()
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One transaction per command: a refused command writes nothing."""
+    from trenv.store import transaction
+
     ensure_schema_current()
     try:
         with transaction(state.settings) as session:
@@ -72,6 +77,8 @@ def session_scope() -> Iterator[Session]:
 
 
 def ensure_schema_current() -> None:
+    from sqlalchemy.exc import OperationalError
+
     from trenv.store import current_revision
     from trenv.store.migrate import head_revision
 

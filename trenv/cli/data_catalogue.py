@@ -21,6 +21,7 @@ from trenv.cli.serialise import dataset_dict, grant_dict, image_dict
 from trenv.errors import Invalid
 from trenv.hashing import file_sha256
 from trenv.registry import datasets, grants, images
+from trenv.registry.grant_rules import parse_rules, rules_from_text
 from trenv.registry.validation import parse_date
 
 dataset_app = typer.Typer(help="The dataset catalogue.", no_args_is_help=True)
@@ -125,6 +126,14 @@ def grant_add(
     dataset: str = typer.Argument(..., help="NAME or NAME@VERSION"),
     columns: str | None = typer.Option(None, "--columns", help="Comma-separated subset."),
     expires: str | None = typer.Option(None, "--expires", help="YYYY-MM-DD"),
+    drop: str | None = typer.Option(
+        None, "--drop", help="Comma-separated columns the project does not see."
+    ),
+    coarsen: list[str] | None = typer.Option(
+        None,
+        "--coarsen",
+        help="COLUMN=month|year (a date) or COLUMN=bands:E1,E2,... (a number); repeatable.",
+    ),
 ) -> None:
     """Propose a grant (as a steward); it takes effect once the data controller approves."""
     proposer = state.person()
@@ -136,6 +145,7 @@ def grant_add(
             dataset=dataset,
             columns=[c.strip() for c in columns.split(",")] if columns is not None else None,
             expires_on=parse_date(expires, "expiry date") if expires else None,
+            rules=rules_from_text(drop, coarsen),
         )
         grant_id = grant.id
     ok(f"grant #{grant_id} proposed; a data controller of the supplier must approve it")
@@ -171,13 +181,24 @@ def grant_list(
         return
     print_table(
         "Grants",
-        ["#", "project", "dataset", "columns", "status", "proposed by", "approved by", "expires"],
+        [
+            "#",
+            "project",
+            "dataset",
+            "columns",
+            "rules",
+            "status",
+            "proposed by",
+            "approved by",
+            "expires",
+        ],
         [
             [
                 r["id"],
                 r["project"],
                 r["dataset"],
                 ", ".join(r["columns"] or ["all"]),
+                parse_rules(r["column_rules"]).describe() or "none",
                 r["status"],
                 r["proposed_by"],
                 r["approved_by"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from trenv import audit
@@ -30,4 +32,8 @@ def rotate() -> None:
         )
     # Only after the re-encrypted secrets are committed: until then both keys are in the file.
     secrets.drop_old_keys(settings)
-    ok(f"{count} secrets re-encrypted under a new key; the old key is retired")
+    if os.environ.get(secrets.ENV_KEYS, "").strip():
+        ok(f"{count} secrets re-encrypted under the first key in {secrets.ENV_KEYS}; remove "
+           "the old keys from it and restart the services")  # fmt: skip
+    else:
+        ok(f"{count} secrets re-encrypted under a new key; the old key is retired")

@@ -66,6 +66,7 @@ def grant_dict(grant: Grant) -> dict[str, Any]:
         "project": grant.project.slug,
         "dataset": grant.dataset.reference,
         "columns": grant.columns,
+        "column_rules": grant.column_rules,
         "status": grant.status.value,
         "effective": grant.is_effective(),
         "proposed_by": grant.proposed_by,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trenv.disclosure.errors import DisclosureInputError
 
@@ -120,6 +120,43 @@ class EgressSetting(_Strict):
     terminals: bool = False
 
 
+class PrivacySetting(_Strict):
+    """Limits of the DP query API (trenv.privacy.service; docs/privacy.md).
+
+    The project's budget itself is per dataset in the ledger (``trenv budget set``); these
+    bound a single query and the work the service does for it.
+    """
+
+    # The smallest rho one query may spend. The ledger counts in micro-units of rho and
+    # rounds up, so a smaller rho would be charged 1e-6 anyway. At 1e-6 the noise on a count
+    # already has a 95% interval of about +-1,400 (scale k / sqrt(2 rho), k = 1): less tells
+    # nothing, and a tiny rho such as 1e-300 made OpenDP's accuracy computation run for hours.
+    min_rho_per_query: float = Field(1e-6, gt=0)
+    # The largest rho one query may spend, whatever is left of the budget: rho 1 is already
+    # epsilon = 9 at delta = 1e-7 for that one answer, so a bigger single query is almost
+    # always a typing error (rho=10 for 0.1). A larger budget is spent in several queries,
+    # each one in the ledger and the audit log; the ledger refuses any query beyond what is
+    # left of the project's budget in any case.
+    max_rho_per_query: float = Field(1.0, gt=0)
+    # Wall-clock seconds one release may run in its worker process before the worker is
+    # killed and the query refused (charged: the data was touched). The longest release
+    # measured (10M rows, first query of a shape) takes about 6 s; 120 s leaves room for a
+    # loaded machine and stays well below the notebook client's 600 s.
+    release_timeout_s: float = Field(120.0, gt=0, le=540)
+    # Seconds a query waits for a free worker before it is refused (not charged: its
+    # reservation is cancelled, no data was touched).
+    queue_wait_s: float = Field(30.0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PrivacySetting:
+        if self.min_rho_per_query > self.max_rho_per_query:
+            raise ValueError(
+                f"min_rho_per_query ({self.min_rho_per_query}) is above max_rho_per_query "
+                f"({self.max_rho_per_query}); fix: lower the minimum or raise the maximum"
+            )
+        return self
+
+
 class Policy(_Strict):
     name: str
     version: str
@@ -142,6 +179,7 @@ class Policy(_Strict):
     rounding: RoundingSetting = RoundingSetting()
     airlock: AirlockSetting = AirlockSetting()
     egress: EgressSetting = EgressSetting()
+    privacy: PrivacySetting = PrivacySetting()
 
 
 def available_policies() -> list[str]:

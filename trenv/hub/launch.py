@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from trenv.config import Settings
 from trenv.errors import Forbidden, Invalid
+from trenv.hub.account import ContainerAccount
 from trenv.registry.grants import effective_grants
 from trenv.registry.projects import find_membership, get_project
 from trenv.registry.users import get_user
 from trenv.store.models import Project
 
-CONTAINER_UID = 1000
 DATA_MOUNT = "/data"
 WORKSPACE_MOUNT = "/home/jovyan/work"
 
@@ -114,19 +114,29 @@ def _ungranted(session: Session, project: str, data_dir: Path, today: dt.date | 
 
     A revocation takes effect in the registry at once but the view changes only when the
     vault publishes again; checking here means the next server never mounts revoked data."""
-    granted = {g.dataset.reference: g.columns for g in effective_grants(session, project, today)}
+    grants = {g.dataset.reference: g for g in effective_grants(session, project, today)}
     entries = _manifest_entries(data_dir)
     ungranted = []
     for entry in entries:
         reference = f"{entry.get('dataset')}@{entry.get('version')}"
-        if reference not in granted:
+        grant = grants.get(reference)
+        if grant is None:
             ungranted.append(reference)
             continue
-        allowed = granted[reference]
+        allowed = grant.columns
         shown = entry.get("columns") or []
-        if allowed is not None and not set(shown) <= set(allowed):
+        extra_columns = allowed is not None and not set(shown) <= set(allowed)
+        # Published under other column rules (drop, coarsen) than the grant now has, e.g.
+        # revoked and granted again more strictly: withheld until the vault publishes again.
+        other_rules = _rules(entry.get("column_rules")) != _rules(grant.column_rules)
+        if extra_columns or other_rules:
             ungranted.append(reference)
     return sorted(ungranted)
+
+
+def _rules(rules: Any) -> str:
+    """Column rules in one canonical form (no rules, None and {} alike)."""
+    return json.dumps(rules or {}, sort_keys=True)
 
 
 def _inactive_reason(project: Project, today: dt.date | None) -> str:
@@ -151,12 +161,13 @@ def _published_datasets(data_dir: Path) -> list[str]:
     return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in _manifest_entries(data_dir))
 
 
-def prepare_directories(plan: LaunchPlan) -> None:
-    """The data mount exists (empty until the vault publishes) and the workspace is 1000's."""
+def prepare_directories(plan: LaunchPlan, account: ContainerAccount) -> None:
+    """The data mount exists (empty until the vault publishes) and the workspace belongs to
+    the containers' account."""
     if not plan.data_dir.exists():
         plan.data_dir.mkdir(parents=True)
     if plan.data_dir.name == "unpublished":
         plan.data_dir.chmod(0o555)
     plan.workspace_dir.mkdir(parents=True, exist_ok=True)
-    os.chown(plan.workspace_dir, CONTAINER_UID, CONTAINER_UID)
+    os.chown(plan.workspace_dir, account.uid, account.gid)
     plan.workspace_dir.chmod(0o700)

@@ -20,6 +20,7 @@ from trenv import audit
 from trenv.config import Settings, get_settings
 from trenv.disclosure.policy import load_policy
 from trenv.errors import TrenvError
+from trenv.hub.account import LABEL_UID, container_account
 from trenv.hub.launch import (
     DATA_MOUNT,
     WORKSPACE_MOUNT,
@@ -105,7 +106,16 @@ class TrenvSpawner(DockerSpawner):
         settings = self.trenv_settings
         with transaction(settings) as session:
             plan = plan_launch(session, settings, username=self.user.name, project=project)
-        prepare_directories(plan)
+        account = container_account(settings)
+        labels = (self.client.inspect_image(plan.image_digest).get("Config") or {}).get("Labels")
+        built_for = (labels or {}).get(LABEL_UID)
+        if built_for != str(account.uid):
+            raise TrenvError(
+                f"the image {plan.image_reference} was built for uid {built_for or 'unknown'}, "
+                f"but containers run as {account.name} (uid {account.uid}).",
+                "Rebuild it (`trenv image build notebook`) and approve the new image.",
+            )
+        prepare_directories(plan, account)
         return plan
 
     def _audit(self, action: str, detail: dict[str, Any]) -> None:
@@ -183,18 +193,22 @@ class TrenvSpawner(DockerSpawner):
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self) -> dict[str, Any]:
-        return {"user": "1000:1000", "labels": {"org.trenv.role": "notebook"}}
+        # The dedicated system account, never a person's uid (trenv/hub/account.py).
+        user = container_account(self.trenv_settings).user
+        return {"user": user, "labels": {"org.trenv.role": "notebook"}}
 
     @default("extra_host_config")
     def _default_extra_host_config(self) -> dict[str, Any]:
         size = self.tmpfs_size
+        account = container_account(self.trenv_settings)
+        home = f"rw,nosuid,nodev,size={size},uid={account.uid},gid={account.gid},mode=0700"
         return {
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "read_only": True,
             "tmpfs": {
                 "/tmp": f"rw,nosuid,nodev,noexec,size={size}",
-                "/home/jovyan": f"rw,nosuid,nodev,size={size},uid=1000,gid=1000,mode=0700",
+                "/home/jovyan": home,
             },
             "pids_limit": self.pids_limit,
             "ipc_mode": "private",

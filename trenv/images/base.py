@@ -21,6 +21,7 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
+from trenv.hub.account import LABEL_UID, ContainerAccount
 from trenv.images.docker_build import run_build
 from trenv.images.engine import image_id
 from trenv.images.errors import ImageError
@@ -131,13 +132,17 @@ def ensure_base_image(
     client: docker.DockerClient,
     *,
     cache_dir: Path,
+    account: ContainerAccount,
     name: str = BASE_IMAGE,
     rebuild: bool = False,
     progress: ProgressCallback = no_progress,
 ) -> str:
-    """The id of the base image ``name``, making it first if the engine lacks it."""
+    """The id of the base image ``name`` for the containers' ``account``, making it first if
+    the engine lacks it or has it for another uid."""
     if not rebuild and image_exists(client, name):
-        return image_id(client, name)
+        labels = client.images.get(name).labels or {}
+        if labels.get(LABEL_UID) == str(account.uid):
+            return image_id(client, name)
     if rebuild or not image_exists(client, ROOTFS_IMAGE):
         progress(STAGE_BOOTSTRAP, 0, 1)
         tarball = rootfs_tarball(cache_dir)
@@ -149,8 +154,12 @@ def ensure_base_image(
         client,
         context=repo_root() / "images" / "base",
         tag=name,
-        buildargs={"ROOTFS_IMAGE": ROOTFS_IMAGE},
-        labels={"org.trenv.base": f"debian-{SUITE}-minbase"},
+        buildargs={
+            "ROOTFS_IMAGE": ROOTFS_IMAGE,
+            "NB_UID": str(account.uid),
+            "NB_GID": str(account.gid),
+        },
+        labels={"org.trenv.base": f"debian-{SUITE}-minbase", LABEL_UID: str(account.uid)},
         stage=STAGE_BASE,
         progress=progress,
     )

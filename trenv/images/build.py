@@ -17,6 +17,7 @@ import docker
 import trenv
 from trenv.config import Settings, get_settings
 from trenv.hashing import file_sha256
+from trenv.hub.account import LABEL_UID, container_account
 from trenv.images.base import BASE_IMAGE, ensure_base_image
 from trenv.images.context import assemble_context
 from trenv.images.docker_build import run_build
@@ -112,12 +113,17 @@ def build_image(
     tag = tag or default_tag(lock_sha256)
     name = name or DEFAULT_NAMES[kind]
 
+    account = container_account(settings)  # the uid the image is built for
     base_id = ensure_base_image(
-        client, cache_dir=rootfs_cache_dir(settings), name=base_image, progress=progress_callback
+        client,
+        cache_dir=rootfs_cache_dir(settings),
+        account=account,
+        name=base_image,
+        progress=progress_callback,
     )
     build_root = cache_dir(settings).parent / "build"
     build_root.mkdir(parents=True, exist_ok=True)
-    labels = image_labels(kind, lock_sha256)
+    labels = {**image_labels(kind, lock_sha256), LABEL_UID: str(account.uid)}
     with tempfile.TemporaryDirectory(prefix=f"{kind}-", dir=build_root) as tmp:
         context = Path(tmp)
         assemble_context(
@@ -131,7 +137,11 @@ def build_image(
             client,
             context=context,
             tag=f"{name}:{tag}",
-            buildargs={"BASE_IMAGE": base_image},
+            buildargs={
+                "BASE_IMAGE": base_image,
+                "NB_UID": str(account.uid),
+                "NB_GID": str(account.gid),
+            },
             labels=labels,
             stage=STAGE_BUILD,
             progress=progress_callback,

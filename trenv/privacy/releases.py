@@ -234,7 +234,7 @@ def _cells(spec: QuerySpec, keys: pl.DataFrame | None) -> pl.DataFrame | None:
 # The key holds the file's identity (inode, size, mtime): a republished file is re-read.
 _EXACT_CACHE: OrderedDict[str, pl.DataFrame] = OrderedDict()
 _EXACT_CACHE_SIZE = 64
-_EXACT_LOCK = threading.Lock()  # the web service runs releases in worker threads
+_EXACT_LOCK = threading.Lock()  # callers may run releases in threads (the service: processes)
 
 
 def _shape_key(spec: QuerySpec, aggs: list[pl.Expr]) -> str:
@@ -364,6 +364,59 @@ def release(spec: QuerySpec, delta: float = DEFAULT_DELTA) -> DPRelease:
 QUANTILE_CANDIDATES = 1000
 
 
+def _grid(lo: float, hi: float) -> tuple[float, tuple[float, ...]]:
+    """The quantile's candidates: QUANTILE_CANDIDATES evenly spaced points from lo to hi."""
+    step = (hi - lo) / (QUANTILE_CANDIDATES - 1)
+    return step, tuple(lo + i * step for i in range(QUANTILE_CANDIDATES))
+
+
+def check_calibration(spec: QuerySpec, cells: pl.DataFrame | None) -> None:
+    """Refuse a query whose noise cannot be calibrated, before anything is reserved.
+
+    Everything here is data independent (the spec and the number of public cells), so it
+    runs before the ledger reserves anything: bounds so wide that the noise scale
+    ``sensitivity / sqrt(2 rho)`` is not a finite number (``[0, 1e308]``), or a quantile grid
+    that the floating-point numbers cannot resolve, are refused with nothing charged.
+    """
+    k, s = spec.max_contributions, spec.statistic
+    length = 1 if cells is None else cells.height
+    fix = (
+        "Pass the column's real range from the codebook (never from the data), e.g. "
+        "bounds=[0, 3650] for days, or a smaller max_contributions."
+    )
+    try:
+        if s in ("count", "histogram", "mean"):
+            count_measurement(length, k, spec.rho if s != "mean" else spec.rho / 2)
+        if s in ("sum", "mean"):
+            assert spec.bounds is not None
+            lo, hi = spec.bounds
+            sens = k * max(abs(lo), abs(hi))
+            rho = spec.rho if s == "sum" else spec.rho / 2
+            scale = sens / math.sqrt(2.0 * rho)
+            if not (math.isfinite(sens) and math.isfinite(scale)):
+                raise Invalid(
+                    f"bounds ({lo:g}, {hi:g}) with max_contributions {k} and rho {spec.rho:g} "
+                    f"need noise of scale {scale:g}: that cannot be calibrated.",
+                    fix,
+                )
+            sum_measurement(length, sens, rho)
+    except dp.OpenDPException as exc:
+        raise Invalid(
+            f"OpenDP cannot calibrate this query's noise ({str(exc).strip()}).", fix
+        ) from None
+    if s == "quantile":
+        assert spec.bounds is not None
+        lo, hi = spec.bounds
+        step, grid = _grid(lo, hi)
+        if not (math.isfinite(step) and step > 0 and all(math.isfinite(c) for c in grid)
+                and all(a < b for a, b in itertools.pairwise(grid))):  # fmt: skip
+            raise Invalid(
+                f"bounds ({lo:g}, {hi:g}) cannot hold a grid of {QUANTILE_CANDIDATES} distinct "
+                "quantile candidates.",
+                fix,
+            )
+
+
 def _quantile(
     spec: QuerySpec,
     cells: pl.DataFrame | None,
@@ -377,8 +430,7 @@ def _quantile(
     """
     assert spec.bounds is not None and spec.column is not None and spec.alpha is not None
     lo, hi = spec.bounds
-    step = (hi - lo) / (QUANTILE_CANDIDATES - 1)
-    candidates = tuple(lo + i * step for i in range(QUANTILE_CANDIDATES))
+    step, candidates = _grid(lo, hi)
     n_cells = 1 if cells is None else cells.height
     meas, scales["quantile"] = _quantile_measurement(
         candidates, spec.alpha, spec.max_contributions, spec.rho / n_cells
@@ -405,6 +457,7 @@ __all__ = [
     "DEFAULT_DELTA",
     "DPRelease",
     "QuerySpec",
+    "check_calibration",
     "count_measurement",
     "plan_hash",
     "release",

@@ -6,30 +6,47 @@ the file comes from the project's published view, the privacy unit is the datase
 pseudonym column from the publication manifest, and group keys come from the codebook.
 
 Order of work (the ledger's rules, see ledger.py):
-1. access, the dataset, the spec and the data's schema are checked: nothing is charged;
+1. access, the dataset, rho against the project policy's per-query limits, the spec, the
+   data's schema, the bounds against the column's type and the noise's calibration are
+   checked: nothing is charged;
 2. ``reserve`` in its own committed transaction (refused, with what is left, if it would
    overspend);
-3. ``mark_running`` committed: from here the spend stays even if this process dies;
-4. the release runs; 5. ``commit`` with the release JSON and a ``privacy.release`` audit
-   event, in one transaction.
+3. a worker process is leased (trenv/privacy/workers.py); if none is free within the
+   policy's ``queue_wait_s`` the reservation is *cancelled* (no data was touched) and the
+   query refused with 503;
+4. ``mark_running`` committed: from here the spend stays even if this process dies;
+5. the release runs in the worker, for at most the policy's ``release_timeout_s``; a timed-out
+   (504) or failed (500) release stays charged, with a ``privacy.release.failed`` audit event;
+6. ``commit`` with the release JSON and a ``privacy.release`` audit event, in one transaction.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.config import Settings
-from trenv.errors import Conflict, Forbidden, Invalid, NotFound
+from trenv.disclosure.policy import PrivacySetting, load_policy
+from trenv.errors import Conflict, Forbidden, Invalid, NotFound, TrenvError
 from trenv.privacy import ledger
-from trenv.privacy.releases import DEFAULT_DELTA, _key_frame, plan_hash, release
+from trenv.privacy.releases import (
+    DEFAULT_DELTA,
+    DPRelease,
+    _cells,
+    _key_frame,
+    check_calibration,
+    plan_hash,
+    release,
+)
 from trenv.privacy.spec import Key, QuerySpec, Statistic, check_against_schema
+from trenv.privacy.workers import Busy, ReleasePool, shared_pool
 from trenv.registry.grants import effective_grants
 from trenv.registry.projects import find_membership, get_project
 from trenv.registry.users import get_user
@@ -39,26 +56,40 @@ MANIFEST = "manifest.json"  # written by trenv/vault/publish.py next to the Parq
 DATA_LINK = "data"
 
 
+# Strict types: a JSON string ("0.01") or a boolean (true) is refused where a number belongs,
+# never converted. A number is a JSON number with or without a decimal point: JSON has one
+# number type and JavaScript writes 1.0 as 1, so an integer is accepted where a float is
+# expected (rho 1 is rho 1.0); NaN and infinities are refused. Counts (max_contributions)
+# must be integers: 2.0 is refused.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Name = Annotated[str, Field(strict=True, min_length=1)]
+
+
 class DPQuery(BaseModel):
     """A DP query as a client sends it: everything but the data's own facts."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(description="Dataset name in the project's published data.")
+    dataset: Name = Field(description="Dataset name in the project's published data.")
     statistic: Statistic
-    column: str | None = Field(None, description="Value column (sum, mean, quantile, histogram).")
-    bounds: tuple[float, float] | None = Field(
+    column: Name | None = Field(None, description="Value column (sum, mean, quantile, histogram).")
+    bounds: tuple[Number, Number] | None = Field(
         None,
         description="(lower, upper) for sum, mean, quantile: from the codebook, never the data.",
     )
-    group_by: list[str] = Field(
+    group_by: list[Name] = Field(
         default_factory=list,
         description="Columns to group by; their public keys come from the codebook.",
     )
-    rho: float = Field(description="zCDP budget to spend on this query (> 0).")
-    alpha: float | None = Field(None, description="Quantile in (0, 1), e.g. 0.5 for the median.")
-    bins: list[float] | None = Field(None, description="Histogram bin edges, increasing.")
-    max_contributions: int = Field(1, description="Rows one person may contribute.")
+    rho: Number = Field(
+        description="zCDP budget to spend on this query: a JSON number (> 0) within the "
+        "project policy's per-query limits (default 1e-6 to 1)."
+    )
+    alpha: Number | None = Field(None, description="Quantile in (0, 1), e.g. 0.5 for the median.")
+    bins: list[Number] | None = Field(None, description="Histogram bin edges, increasing.")
+    max_contributions: int = Field(
+        1, strict=True, description="Rows one person may contribute (an integer)."
+    )
 
 
 @dataclass(frozen=True)
@@ -147,6 +178,26 @@ def check_member(session: Session, *, username: str, project: str) -> None:
         raise Forbidden(f"{username!r} is not an active member of project {project!r}.")
 
 
+def project_limits(session: Session, project: str) -> PrivacySetting:
+    """The ``privacy`` section of the project's disclosure policy profile."""
+    return load_policy(get_project(session, project).policy_profile).privacy
+
+
+def check_rho(rho: float, limits: PrivacySetting) -> None:
+    """rho within the policy's per-query limits (refused before anything is reserved)."""
+    if rho <= 0 or rho != rho:  # rho != rho: NaN, when called from Python
+        raise Invalid(f"rho must be a positive number, got {rho!r}.", "Ask for e.g. rho=0.01.")
+    lo, hi = limits.min_rho_per_query, limits.max_rho_per_query
+    if not lo <= rho <= hi:
+        raise Invalid(
+            f"rho {rho:g} is outside this project's limits for one query: at least {lo:g} "
+            f"and at most {hi:g}.",
+            f"Ask for a rho from {lo:g} to {hi:g}; a larger total is spent in several queries."
+            if rho > hi
+            else f"Ask for rho of at least {lo:g}; with less the answer is almost all noise.",
+        )
+
+
 def build_spec(published: PublishedDataset, query: DPQuery) -> QuerySpec:
     """The full spec: the client's question plus the server's facts (file, unit, keys)."""
     if len(set(query.group_by)) != len(query.group_by):
@@ -183,17 +234,39 @@ class DPResult(BaseModel):
     budget: dict[str, Any] = Field(description="The budget on this dataset after the query.")
 
 
+ReleaseJob = Callable[[QuerySpec, float], DPRelease]
+
+
 def run_query(
-    settings: Settings, *, username: str, project: str, query: DPQuery, via: str = "api"
+    settings: Settings,
+    *,
+    username: str,
+    project: str,
+    query: DPQuery,
+    via: str = "api",
+    pool: ReleasePool | None = None,
+    limits: PrivacySetting | None = None,
+    job: ReleaseJob = release,
 ) -> DPResult:
-    """Check, reserve, run, commit. Refusals before step 2 charge nothing."""
+    """Check, reserve, run, commit. Refusals before step 2 charge nothing.
+
+    ``pool`` is the worker pool (default: the process's shared pool); ``limits`` replace the
+    project policy's ``privacy`` section; ``job`` is the function the worker runs,
+    ``job(spec, delta) -> DPRelease`` (default :func:`trenv.privacy.releases.release`),
+    importable by name since it is sent to another process. Tests pass a small timeout and
+    a deliberately slow job; the service itself never passes anything but the defaults.
+    """
     with transaction(settings) as session:
         check_access(session, username=username, project=project, dataset=query.dataset)
         ledger.status(session, project=project, dataset=query.dataset)  # a budget must exist
+        if limits is None:
+            limits = project_limits(session, project)
+    check_rho(query.rho, limits)
     published = published_dataset(settings, project, query.dataset)
     spec = build_spec(published, query)
-    schema = check_against_schema(spec)
-    _key_frame(spec, schema)  # key types checked now, so a mismatch is refused uncharged
+    schema = check_against_schema(spec)  # columns, and bounds within the column's type
+    keys = _key_frame(spec, schema)  # key types checked now, so a mismatch is refused uncharged
+    check_calibration(spec, _cells(spec, keys))  # the noise can be calibrated
     plan = plan_hash(spec)
     try:
         with transaction(settings) as session:
@@ -203,10 +276,27 @@ def run_query(
             ).id  # fmt: skip
     except ledger.BudgetExceeded as exc:
         raise Conflict(exc.problem, exc.fix) from None
-    with transaction(settings) as session:
-        ledger.mark_running(session, spend_id)
-    # From here on the spend is never returned, whatever happens.
-    result = release(spec, delta=DEFAULT_DELTA)
+    try:
+        lease = (pool or shared_pool()).acquire(username, wait=limits.queue_wait_s)
+    except Busy:
+        with transaction(settings) as session:
+            ledger.cancel(session, spend_id)  # never ran: the reservation is returned
+        raise
+    with lease:
+        with transaction(settings) as session:
+            ledger.mark_running(session, spend_id)
+        # From here on the spend is never returned, whatever happens.
+        try:
+            result: DPRelease = lease.run(job, spec, DEFAULT_DELTA,
+                                          timeout=limits.release_timeout_s)  # fmt: skip
+        except TrenvError as exc:
+            _failed(settings, exc, spend_id=spend_id, username=username, project=project,
+                    query=query, plan=plan, via=via)  # fmt: skip
+            raise type(exc)(
+                f"{exc.problem} Its rho {query.rho:g} stays spent (ledger entry #{spend_id}): "
+                "the data had been read.",
+                exc.fix,
+            ) from None
     body = result.to_dict()
     with transaction(settings) as session:
         ledger.commit(session, spend_id, body)
@@ -234,6 +324,24 @@ def run_query(
         release=body,
         budget=status.to_dict(),
     )
+
+
+def _failed(
+    settings: Settings, exc: TrenvError, *, spend_id: int, username: str, project: str,
+    query: DPQuery, plan: str, via: str,
+) -> None:  # fmt: skip
+    """Audit a release that timed out or failed after the data was touched (stays charged)."""
+    with transaction(settings) as session:
+        audit.record(
+            session,
+            actor=username,
+            action="privacy.release.failed",
+            object_type="privacy_spend",
+            object_id=spend_id,
+            detail={"project": project, "dataset": query.dataset,
+                    "statistic": query.statistic, "rho": query.rho, "plan_hash": plan,
+                    "status": exc.status_code, "problem": exc.problem, "via": via},
+        )  # fmt: skip
 
 
 def budgets(settings: Settings, *, username: str, project: str) -> list[dict[str, Any]]:

@@ -163,4 +163,39 @@ def check_against_schema(spec: QuerySpec) -> pl.Schema:
             f"Statistic {spec.statistic!r} needs a numeric column (a histogram also takes "
             "a date column, binned by its decimal year: bins=[2019, 2020, 2021]).",
         )
+    if spec.bounds is not None and spec.column is not None:
+        check_bounds_in_range(spec.bounds, spec.column, schema[spec.column])
     return schema
+
+
+_FLOAT_MAX = {pl.Float16: 65504.0, pl.Float32: 3.4028234663852886e38,
+              pl.Float64: 1.7976931348623157e308}  # fmt: skip
+
+
+def dtype_range(dtype: pl.DataType) -> tuple[float, float] | None:
+    """The smallest and largest value a numeric column of ``dtype`` can hold (None: not numeric)."""
+    if dtype.is_integer():
+        lo, hi = pl.select(dtype.min().alias("lo"), dtype.max().alias("hi")).row(0)
+        return lo, hi  # Python ints: compared exactly with the float bounds
+    if isinstance(dtype, pl.Decimal):
+        digits = (dtype.precision or 38) - (dtype.scale or 0)
+        top = 10.0**digits - 10.0 ** -(dtype.scale or 0)
+        return -top, top
+    for float_type, top in _FLOAT_MAX.items():
+        if dtype == float_type:
+            return -top, top
+    return None
+
+
+def check_bounds_in_range(bounds: tuple[float, float], column: str, dtype: pl.DataType) -> None:
+    """Bounds outside what the column's type can hold are a mistake: refused, nothing read."""
+    limits = dtype_range(dtype)
+    if limits is None:
+        return
+    lo, hi = bounds
+    if lo < limits[0] or hi > limits[1]:
+        raise Invalid(
+            f"bounds ({lo:g}, {hi:g}) are outside what column {column!r} can hold "
+            f"({dtype}: {limits[0]:g} to {limits[1]:g}).",
+            "Pass bounds within the column's range, from the codebook (never from the data).",
+        )

@@ -1,5 +1,8 @@
 """Grants: which project may use which dataset version (and which columns), until when.
 
+A grant may also carry column rules (:mod:`trenv.registry.grant_rules`): columns dropped from
+the project's view and columns coarsened in it (dates to month or year, numbers to bands).
+
 A grant is proposed by a steward and takes effect only when a data controller of the
 supplying organisation, a different person, approves it. Revocation takes effect at once.
 """
@@ -7,6 +10,7 @@ supplying organisation, a different person, approves it. Revocation takes effect
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Session
 from trenv import audit
 from trenv.errors import Conflict, Forbidden, Invalid, NotFound
 from trenv.registry.datasets import codebook_columns, get_dataset
+from trenv.registry.grant_rules import ColumnRules, check_rules, parse_rules
 from trenv.registry.organisations import is_controller
 from trenv.registry.permissions import may_approve_grant, may_propose_grant, may_revoke_grant
 from trenv.registry.projects import get_project
@@ -30,6 +35,7 @@ def propose_grant(
     columns: list[str] | None = None,
     expires_on: dt.date | None = None,
     today: dt.date | None = None,
+    rules: ColumnRules | dict[str, Any] | None = None,
 ) -> Grant:
     today = today or dt.date.today()
     user = get_user(session, proposer)
@@ -47,6 +53,7 @@ def propose_grant(
         raise Invalid(f"expiry date {expires_on} is in the past.", "Give a future date.")
     if columns is not None:
         columns = _check_columns(columns, codebook_columns(data.codebook), data.reference)
+    column_rules = _check_rules(parse_rules(rules), data.codebook, columns, data.reference)
     open_grant = session.scalar(
         select(Grant).where(
             Grant.project_id == proj.id,
@@ -64,6 +71,7 @@ def propose_grant(
         project=proj,
         dataset=data,
         columns=columns,
+        column_rules=column_rules,
         expires_on=expires_on,
         proposed_by=proposer,
         status=GrantStatus.proposed,
@@ -80,10 +88,26 @@ def propose_grant(
             "project": project,
             "dataset": data.reference,
             "columns": columns,
+            "column_rules": column_rules,
             "expires_on": expires_on.isoformat() if expires_on else None,
         },
     )
     return grant
+
+
+def _check_rules(
+    rules: ColumnRules, codebook: dict[str, Any], columns: list[str] | None, reference: str
+) -> dict[str, Any] | None:
+    if rules.empty:
+        return None
+    book = codebook.get("columns")
+    known = book if isinstance(book, dict) else codebook_columns(codebook)
+    if known is None:
+        raise Invalid(
+            f"dataset {reference} has no codebook listing its columns.",
+            "Register it with a codebook before granting with column rules.",
+        )
+    return check_rules(rules, known, columns, reference).as_json()
 
 
 def _check_columns(columns: list[str], known: list[str] | None, reference: str) -> list[str]:

@@ -258,6 +258,8 @@ class Grant(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     columns: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # Columns to drop and to coarsen in the project's view (trenv.registry.grant_rules).
+    column_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[GrantStatus] = mapped_column(
         _enum(GrantStatus, "grant_status"), default=GrantStatus.proposed
     )

@@ -146,21 +146,17 @@ def encrypt_plain_secrets(session: Session, settings: Settings) -> int:
 
 
 def rotate(session: Session, settings: Settings) -> int:
-    """Put a new key first and re-encrypt every secret with it (in the caller's transaction).
+    """Re-encrypt every secret under a new key (in the caller's transaction).
 
-    Returns how many secrets were re-encrypted. The caller commits, then calls
-    :func:`drop_old_keys`; until then both keys are in the file, so a crash in between loses
-    nothing.
+    With the key file, the new key is made here and put first. With ``TRENV_SECRET_KEYS`` the
+    operator has put the new key first in the variable already, and this re-encrypts under
+    it. Returns how many secrets were re-encrypted. The caller commits, then calls
+    :func:`drop_old_keys`; until then the old keys still decrypt, so a crash in between
+    loses nothing.
     """
-    if os.environ.get(ENV_KEYS, "").strip():
-        raise SecretKeyError(
-            f"the keys come from {ENV_KEYS}: trenv cannot rotate them there.",
-            f"Put a new key first in {ENV_KEYS} (Fernet.generate_key()), restart, run "
-            "`trenv secrets rotate`, then remove the old key.",
-        )
-    path = key_file(settings)
-    old = _keys_from_file(path)
-    _write_keys(path, [Fernet.generate_key(), *old])
+    if not os.environ.get(ENV_KEYS, "").strip():
+        path = key_file(settings)
+        _write_keys(path, [Fernet.generate_key(), *_keys_from_file(path)])
     fernet = cipher(settings)
     done = 0
     for model, attribute in _sealed_columns():
@@ -175,7 +171,10 @@ def rotate(session: Session, settings: Settings) -> int:
 
 
 def drop_old_keys(settings: Settings) -> None:
-    """Keep only the newest key (after :func:`rotate`'s transaction committed)."""
+    """Keep only the newest key in the key file (after :func:`rotate`'s transaction
+    committed). Keys in ``TRENV_SECRET_KEYS`` are the operator's to remove."""
+    if os.environ.get(ENV_KEYS, "").strip():
+        return
     path = key_file(settings)
     keys = _keys_from_file(path)
     _write_keys(path, keys[:1])

@@ -161,6 +161,8 @@ def _build(
         "dataset": schema.dataset,
         "pseudonym_columns": pseudonym_columns,
         "key_column": key.name if key is not None else None,
+        # Declared record keys (schema ``key: record``): publication re-keys them per project.
+        "record_key_columns": schema.record_key_columns,
     }
     if not data:
         raise IngestError(

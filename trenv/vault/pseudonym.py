@@ -7,6 +7,8 @@
   Project pseudonyms are HMAC(project key, linkage pseudonym): the same person gets unrelated
   pseudonyms in two projects. Destroying the salt destroys the project key for good, so the
   project's pseudonyms can no longer be linked to anything.
+* Record keys (case, report, stay numbers, ...) are re-keyed for a project with a subkey of the
+  project key (``record_key_pseudonymiser``): HMAC(subkey, the supplier's value).
 
 ``KeyStore`` is a protocol so that a key service can replace the file store.
 """
@@ -38,6 +40,7 @@ _BLOCK = 64  # SHA-256 block size, the HMAC pad length
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LINKAGE_INFO = b"trenv/linkage-pseudonym/v1"
 _PROJECT_INFO = b"trenv/project-pseudonym/v1:"
+RECORD_KEY_INFO = b"trenv/record-key/v1"
 # Below this many ids, starting worker processes costs more than it saves.
 _PARALLEL_MIN = 400_000
 
@@ -113,6 +116,18 @@ class Pseudonymiser:
 
     def pseudonym(self, value: str) -> str:
         return self.digest(value.encode("utf-8")).hex()[:PSEUDONYM_HEX_CHARS]
+
+    def derive(self, purpose: bytes) -> Pseudonymiser:
+        """A pseudonymiser under a subkey for ``purpose``, unrelated to this one's output.
+
+        The subkey is HKDF-Expand (RFC 5869) with this key as the pseudorandom key, ``purpose``
+        as the info and one block of output: HMAC(key, purpose || 0x01). Publication uses it to
+        re-key record keys (case numbers, ...) with a key of the project that differs from the
+        one for person pseudonyms, so a record key can never coincide with a pseudonym.
+        """
+        return Pseudonymiser(
+            self.digest(purpose + b"\x01"), label=f"{self._label}/{purpose.decode()}"
+        )
 
     def pseudonymise(self, values: Sequence[str], *, workers: int = 1) -> list[str]:
         """Pseudonyms of ``values`` in order.
@@ -239,6 +254,17 @@ def linkage_pseudonymiser(store: KeyStore) -> Pseudonymiser:
 
 def project_pseudonymiser(store: KeyStore, project: str) -> Pseudonymiser:
     return Pseudonymiser(store.project_key(check_slug(project)), label=f"project:{project}")
+
+
+def record_key_pseudonymiser(project: Pseudonymiser) -> Pseudonymiser:
+    """The project's pseudonymiser for record keys (case numbers, report numbers, ...).
+
+    A record key is re-keyed as HMAC(record subkey, the supplier's value), 32 hex digits like a
+    person pseudonym: the same value gets the same key in every dataset of one project (so
+    ``convictions.case_id`` still meets ``prosecution_cases.case_id``) and unrelated keys in
+    two projects. Destroying the project key destroys this subkey with it.
+    """
+    return project.derive(RECORD_KEY_INFO)
 
 
 class FileKeyStore:

@@ -1,10 +1,15 @@
 """Publish a project's read-only view of its granted data: the directory mounted at /data.
 
 For each granted dataset version (and only its granted columns) the view holds a Parquet file
-in which every linkage pseudonym is replaced by the project's pseudonym, plus a manifest with
-versions, checksums, codebooks and linkage reports. A publication is written to a new
-directory and switched in by atomically replacing the ``data`` symlink, so a container never
-sees half a publication; datasets no longer granted are simply absent from the new one.
+in which every identifier is project-specific: each linkage pseudonym is replaced by the
+project's pseudonym, and each record key the schema declares (``key: record``: case numbers,
+report numbers, ...) by HMAC(project record-key subkey, value), so keys join inside the project
+and nowhere else. The grant's column rules then drop columns and coarsen others (dates to month
+or year, numbers to bands). A manifest lists versions, checksums, codebooks and linkage
+reports. A publication is written to a new directory and switched in by atomically replacing
+the ``data`` symlink, so a container never sees half a publication; datasets no longer granted
+are simply absent from the new one. Every item is checked (columns, rules) before anything is
+written.
 """
 
 from __future__ import annotations
@@ -21,11 +26,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trenv.hashing import file_sha256
+from trenv.registry.grant_rules import (
+    BandCoarsening,
+    ColumnRules,
+    DateCoarsening,
+    band_labels,
+    parse_rules,
+)
 from trenv.vault.ingest import trenv_metadata
-from trenv.vault.pseudonym import Pseudonymiser, check_slug, pseudonymise_array
+from trenv.vault.normalise import generalise
+from trenv.vault.pseudonym import (
+    Pseudonymiser,
+    check_slug,
+    pseudonymise_array,
+    record_key_pseudonymiser,
+)
+from trenv.vault.schema import looks_like_id
 
 Progress = Callable[[str, int, int], None]
 DATA_LINK = "data"
@@ -46,13 +68,22 @@ _EXTRA_CODEBOOK = {
 }
 
 
+RECORD_KEY_NOTE = " (re-keyed; project-specific in published views)"
+
+
 class PublishError(Exception):
-    pass
+    """What cannot be published: ``problem`` and, where one exists, the ``fix``."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
 
 
 @dataclass(frozen=True)
 class PublishItem:
-    """One granted dataset version. ``columns`` None means every column is granted."""
+    """One granted dataset version. ``columns`` None means every column is granted;
+    ``rules`` are the grant's column rules (columns to drop and to coarsen)."""
 
     dataset: str
     version: str
@@ -60,6 +91,18 @@ class PublishItem:
     columns: Sequence[str] | None = None
     codebook: Mapping[str, Any] | None = None
     linkage_report: Path | None = None
+    rules: ColumnRules | Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """An item checked against its file: what to read and what to do with each column."""
+
+    item: PublishItem
+    columns: list[str]  # published, in the dataset's order
+    pseudonyms: list[str]
+    record_keys: list[str]
+    rules: ColumnRules
 
 
 @dataclass
@@ -99,29 +142,145 @@ def _codebook(item: PublishItem, columns: list[str]) -> dict[str, Any]:
     return {c: book.get(c) or _EXTRA_CODEBOOK.get(c, {"description": ""}) for c in columns}
 
 
-def _write_item(item: PublishItem, key: Pseudonymiser, target: Path) -> dict[str, Any]:
+def record_key_columns(meta: Mapping[str, Any], available: Sequence[str]) -> list[str]:
+    """The record keys of a vault file: as declared in its schema (``key: record``), or, for a
+    file ingested before schemas declared them, its key column and every column named like an
+    id (re-keying too much is safe, publishing a supplier's key is not)."""
+    declared = meta.get("record_key_columns")
+    if declared is None:
+        declared = [meta.get("key_column"), *(c for c in available if looks_like_id(c))]
+    pseudonyms = set(meta.get("pseudonym_columns", []))
+    return [c for c in dict.fromkeys(declared) if c in available and c not in pseudonyms]
+
+
+def _plan(item: PublishItem) -> _Plan:
+    where = f"{item.dataset} {item.version}"
     if not _NAME.match(item.dataset):
         raise PublishError(f"dataset name {item.dataset!r} is not a valid file name")
     source = Path(item.parquet_path)
     if not source.is_file():
-        raise PublishError(f"{item.dataset} {item.version}: {source} does not exist")
-    available = pq.read_schema(source).names
+        raise PublishError(f"{where}: {source} does not exist")
+    schema = pq.read_schema(source)
+    available = schema.names
     if item.columns is None:
-        columns = list(available)
+        granted = list(available)
     else:
         unknown = [c for c in item.columns if c not in available]
         if unknown:
             raise PublishError(
-                f"{item.dataset} {item.version}: granted column(s) {', '.join(unknown)} do not "
-                "exist in the dataset; correct the grant"
+                f"{where}: granted column(s) {', '.join(unknown)} do not exist in the dataset; "
+                "correct the grant"
             )
         # Keep the dataset's own column order, whatever order the grant lists.
-        columns = [c for c in available if c in set(item.columns)]
-    table = pq.read_table(source, columns=columns)
-    pseudonyms = [c for c in trenv_metadata(source).get("pseudonym_columns", []) if c in columns]
-    for name in pseudonyms:
+        granted = [c for c in available if c in set(item.columns)]
+    meta = trenv_metadata(source)
+    rules = parse_rules(item.rules)
+    pseudonyms = [c for c in meta.get("pseudonym_columns", []) if c in available]
+    record_keys = record_key_columns(meta, available)
+    _check_rules(where, rules, schema, granted, set(pseudonyms) | set(record_keys))
+    columns = [c for c in granted if c not in rules.drop]
+    return _Plan(
+        item=item,
+        columns=columns,
+        pseudonyms=[c for c in pseudonyms if c in columns],
+        record_keys=[c for c in record_keys if c in columns],
+        rules=rules,
+    )
+
+
+def _check_rules(
+    where: str, rules: ColumnRules, schema: pa.Schema, granted: list[str], keys: set[str]
+) -> None:
+    """The grant's rules against the file itself (the registry checked them against the
+    codebook when the grant was proposed; this holds even for a codebook that was wrong)."""
+    fix = "Revoke the grant and propose it again with rules that fit the dataset."
+    named = list(dict.fromkeys([*rules.drop, *rules.coarsen]))
+    unknown = [c for c in named if c not in schema.names]
+    if unknown:
+        raise PublishError(
+            f"{where}: the grant's column rules name column(s) {', '.join(unknown)}, which the "
+            "dataset does not have",
+            fix,
+        )
+    outside = [c for c in named if c not in granted]
+    if outside:
+        raise PublishError(
+            f"{where}: the grant's column rules name column(s) {', '.join(outside)}, which the "
+            "grant does not include",
+            fix,
+        )
+    for column, rule in rules.coarsen.items():
+        kind = schema.field(column).type
+        if column in keys:
+            problem = "it is an identifier, re-keyed for the project"
+        elif column in rules.drop:
+            problem = "the same grant drops it"
+        elif isinstance(rule, DateCoarsening) and not (
+            pa.types.is_date(kind) or pa.types.is_timestamp(kind)
+        ):
+            problem = f"{rule.date} needs dates and it holds {kind}"
+        elif isinstance(rule, BandCoarsening) and not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        ):
+            problem = f"bands need numbers and it holds {kind}"
+        else:
+            continue
+        raise PublishError(f"{where}: cannot coarsen column {column} ({problem})", fix)
+    if not [c for c in granted if c not in rules.drop]:
+        raise PublishError(f"{where}: the grant's rules drop every granted column", fix)
+
+
+def _coarsen(values: pa.ChunkedArray, rule: DateCoarsening | BandCoarsening) -> pa.Array:
+    array = values.combine_chunks()
+    if isinstance(rule, DateCoarsening):
+        return generalise(array, rule.date)
+    numbers = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    band = np.searchsorted(np.asarray(rule.bands, dtype=np.float64), numbers, side="right")
+    labels = pa.array(band_labels(rule.bands), pa.string()).take(pa.array(band, pa.int64()))
+    missing = pc.is_null(array, nan_is_null=True)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), labels)
+
+
+def _published_codebook(plan: _Plan, book: dict[str, Any]) -> dict[str, Any]:
+    """The codebook of what the view holds: record keys and coarsened columns as published."""
+    out = {}
+    for column, raw in book.items():
+        entry = dict(raw) if isinstance(raw, Mapping) else {"description": ""}
+        if column in plan.record_keys:
+            entry.update(type="record_key", key="record")
+            description = str(entry.get("description") or "Record key")
+            if RECORD_KEY_NOTE not in description:
+                entry["description"] = description + RECORD_KEY_NOTE
+        rule = plan.rules.coarsen.get(column)
+        if isinstance(rule, DateCoarsening):
+            entry.pop("range", None)
+            entry.update(type="integer" if rule.date == "year" else "string", coarsened=rule.date)
+        elif isinstance(rule, BandCoarsening):
+            entry.pop("range", None)
+            entry.update(
+                type="string",
+                coarsened={"bands": list(rule.bands)},
+                codes={label: "" for label in band_labels(rule.bands)},
+            )
+        out[column] = entry
+    return out
+
+
+def _write_item(
+    plan: _Plan, key: Pseudonymiser, record_key: Pseudonymiser, target: Path
+) -> dict[str, Any]:
+    item = plan.item
+    table = pq.read_table(Path(item.parquet_path), columns=plan.columns)
+    for name in plan.pseudonyms:
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, pseudonymise_array(key, table.column(name)))
+    for name in plan.record_keys:
+        index = table.schema.get_field_index(name)
+        values = pc.cast(table.column(name), pa.string())
+        table = table.set_column(index, name, pseudonymise_array(record_key, values))
+    for name, rule in plan.rules.coarsen.items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, _coarsen(table.column(name), rule))
     path = target / f"{item.dataset}.parquet"
     # No trenv metadata in the view: it would describe vault internals researchers need not see.
     pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
@@ -131,9 +290,11 @@ def _write_item(item: PublishItem, key: Pseudonymiser, target: Path) -> dict[str
         "file": path.name,
         "sha256": file_sha256(path),
         "rows": table.num_rows,
-        "columns": columns,
-        "pseudonym_columns": pseudonyms,
-        "codebook": _codebook(item, columns),
+        "columns": plan.columns,
+        "pseudonym_columns": plan.pseudonyms,
+        "record_key_columns": plan.record_keys,
+        "column_rules": plan.rules.as_json(),
+        "codebook": _published_codebook(plan, _codebook(item, plan.columns)),
         "linkage_report": None,
     }
     if item.linkage_report is not None:
@@ -168,6 +329,9 @@ def publish(
     names = [i.dataset for i in items]
     if len(names) != len(set(names)):
         raise PublishError("each dataset may be published once per project; drop duplicates")
+    # Check every item (columns, rules) before writing anything.
+    plans = [_plan(item) for item in items]
+    record_key = record_key_pseudonymiser(project_key)
     project_dir = Path(project_dir)
     store = project_dir / PUBLICATIONS
     store.mkdir(parents=True, exist_ok=True)
@@ -182,8 +346,9 @@ def publish(
     try:
         entries = []
         files: dict[str, Path] = {}
-        for i, item in enumerate(items, start=1):
-            entries.append(_write_item(item, project_key, target))
+        for i, plan in enumerate(plans, start=1):
+            item = plan.item
+            entries.append(_write_item(plan, project_key, record_key, target))
             files[item.dataset] = data_link / f"{item.dataset}.parquet"
             if progress is not None:
                 progress(f"publish {item.dataset}", i, len(items))

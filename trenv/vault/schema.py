@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,32 @@ class Role(StrEnum):
     attribute = "attribute"
 
 
+class KeyKind(StrEnum):
+    """Whether a column identifies something, declared per column as ``key:``.
+
+    record: a record key (the record's own number or another dataset's, e.g. a case number);
+        kept in the vault and re-keyed per project at publication, so it joins inside a
+        project and nowhere else.
+    person: identifies a person (a BSN); pseudonymised (role identifier) or dropped
+        (role direct_identifier), never published as it is.
+    none: looks like an identifier by its name but does not identify anything.
+    """
+
+    record = "record"
+    person = "person"
+    none = "none"
+
+
+# A column with such a name looks like an identifier and must declare ``key:``: "id",
+# "case_id", "case id", "CASE_ID", and camel case "caseId" / "CaseID" (but not "paid").
+_ID_NAME = re.compile(r"(?:^|[_\s.-])id$", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z0-9]I[dD]$")
+
+
+def looks_like_id(name: str) -> bool:
+    return bool(_ID_NAME.search(name) or _CAMEL_ID.search(name))
+
+
 # The standard names linkage works with, whatever a supplier calls its columns.
 LinkageField = Literal[
     "first_name", "surname", "birth_date", "sex", "postcode", "house_number", "municipality"
@@ -63,6 +90,11 @@ class Column(BaseModel):
     pseudonym_name: str | None = Field(
         None, description="Name of the pseudonym column that replaces an identifier."
     )
+    key: KeyKind | None = Field(
+        None,
+        description="record (re-keyed per project), person (pseudonymised or dropped) or none. "
+        "Role key implies record and role identifier person; a column named *_id must say.",
+    )
 
     @field_validator("allowed", mode="before")
     @classmethod
@@ -89,7 +121,44 @@ class Column(BaseModel):
             )
         if self.role is Role.identifier and self.pseudonym_name is None:
             self.pseudonym_name = "person_pseudonym"
+        self._check_key()
         return self
+
+    def _check_key(self) -> None:
+        implied = {Role.key: KeyKind.record, Role.identifier: KeyKind.person}.get(self.role)
+        if implied is not None:
+            if self.key not in (None, implied):
+                raise ValueError(
+                    f"column {self.name}: role {self.role.value} is a {implied.value} key; "
+                    f"declare key: {implied.value} or leave key out"
+                )
+            self.key = implied
+            return
+        if self.key is None:
+            if looks_like_id(self.name):
+                raise ValueError(
+                    f"column {self.name}: the name looks like an identifier; declare key: record "
+                    "(a record key, re-keyed per project), key: person (with role identifier or "
+                    "direct_identifier) or key: none (not identifying)"
+                )
+            return
+        if self.key is KeyKind.person and self.role is not Role.direct_identifier:
+            raise ValueError(
+                f"column {self.name}: a person key is never published as it is; give it role "
+                "identifier (pseudonymised) or direct_identifier (dropped)"
+            )
+        if self.key is KeyKind.record:
+            if self.role is not Role.attribute:
+                raise ValueError(
+                    f"column {self.name}: key: record needs role key or attribute (it is kept "
+                    f"and re-keyed), not role {self.role.value}"
+                )
+            if self.type not in (ColumnType.string, ColumnType.integer):
+                raise ValueError(
+                    f"column {self.name}: a record key must have type string or integer"
+                )
+            if self.generalise is not None:
+                raise ValueError(f"column {self.name}: a record key cannot be generalised")
 
     @property
     def output_name(self) -> str | None:
@@ -132,6 +201,15 @@ class Schema(BaseModel):
     def key_column(self) -> Column | None:
         return next((c for c in self.columns if c.role is Role.key), None)
 
+    @property
+    def record_key_columns(self) -> list[str]:
+        """Output names of the record keys: publication re-keys these per project."""
+        return [
+            c.name
+            for c in self.columns
+            if c.key is KeyKind.record and c.role is not Role.direct_identifier
+        ]
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
@@ -151,6 +229,12 @@ class Schema(BaseModel):
                 entry["description"] = (
                     col.description or "Pseudonym of the person"
                 ) + " (pseudonymised; project-specific in published views)"
+            if col.key is not None and col.key is not KeyKind.none:
+                entry["key"] = col.key.value
+            if col.key is KeyKind.record:
+                entry["description"] = (
+                    col.description or "Record key"
+                ) + " (re-keyed; project-specific in published views)"
             if col.allowed:
                 entry["codes"] = dict(col.allowed)
             if col.generalise:

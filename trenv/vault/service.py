@@ -508,6 +508,7 @@ def _publish_item(grant: Grant) -> PublishItem:
         columns=grant.columns,
         codebook=dataset.codebook,
         linkage_report=report_path,
+        rules=grant.column_rules,
     )
 
 
@@ -564,7 +565,9 @@ def publish_project(
     try:
         key = project_pseudonymiser(keystore(settings), slug)
         result = publish(slug, items, target, key, progress=progress)
-    except (PublishError, KeyStoreError) as error:
+    except PublishError as error:
+        raise Invalid(f"{error.problem}.", error.fix) from None
+    except KeyStoreError as error:
         raise Invalid(f"{error}.") from None
     entries = [
         {
@@ -573,6 +576,8 @@ def publish_project(
             "sha256": e["sha256"],
             "rows": e["rows"],
             "columns": e["columns"],
+            "record_key_columns": e["record_key_columns"],
+            "column_rules": e["column_rules"],
             "grant": g.id,
         }
         for e, g in zip(result.manifest["datasets"], grants, strict=True)

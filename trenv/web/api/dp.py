@@ -25,11 +25,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"example": {"problem": "...", "fix": "..."}}},
     }
     for code, text in {
-        400: "Invalid query: unknown column, missing bounds, keys not public, rho <= 0, ...",
+        400: "Invalid query, nothing charged: a wrong type (a number sent as a string or a "
+        "boolean), unknown column, missing bounds, bounds outside the column's type or too "
+        "wide to calibrate, keys not public, rho outside the policy's per-query limits, ...",
         401: "No valid hub token.",
         403: "No running server for a project, not a member, or no grant of the dataset.",
         404: "Unknown dataset, nothing published, or no budget set for the dataset.",
         409: "The query would overspend the budget: nothing was charged; shows what is left.",
+        500: "The release failed in its worker after reading the data: the rho stays spent.",
+        503: "No DP worker was free within the policy's queue_wait_s: nothing was charged.",
+        504: "The release overran the policy's release_timeout_s and was stopped: the rho "
+        "stays spent (the data had been read).",
     }.items()
 }
 
@@ -59,7 +65,8 @@ async def query(
     body: DPQuery, user: CurrentUser, project: ServerProject, settings: AppSettings
 ) -> DPResult:
     """Checks the query (nothing is charged when it is refused), reserves ``rho`` in the
-    ledger, runs the release on the project's published data and commits the spend."""
+    ledger, runs the release on the project's published data in a worker process with a time
+    limit, and commits the spend."""
     return await asyncio.to_thread(
         run_query, settings, username=user.name, project=project, query=body,
         via="server" if user.from_server else "token",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trenv.errors import Forbidden, Invalid
 from trenv.registry import datasets, grants, projects
+from trenv.registry.grant_rules import parse_rules, rules_from_text
 from trenv.store.models import Grant, GrantStatus, ProjectStatus
 from trenv.web.auth import WebUser
 from trenv.web.deps import CurrentUser, DbSession
@@ -72,6 +73,7 @@ def grant_list(
                 for d in datasets.list_datasets(session)
                 if d.status.value == "available"
             ],
+            "rules": {g.id: parse_rules(g.column_rules).describe() for g in shown},
             "filters": {"project": project, "status": status},
             "statuses": STATUSES,
         },
@@ -86,6 +88,7 @@ async def grant_propose(request: Request, user: Governance, session: DbSession) 
     def action() -> str:
         columns_text = field(form, "columns")
         columns = [c.strip() for c in columns_text.split(",") if c.strip()] or None
+        rules = rules_from_text(field(form, "drop"), field(form, "coarsen").splitlines())
         grant = grants.propose_grant(
             session,
             proposer=user.name,
@@ -93,6 +96,7 @@ async def grant_propose(request: Request, user: Governance, session: DbSession) 
             dataset=field(form, "dataset"),
             columns=columns,
             expires_on=optional_date(form, "expires_on", "expiry date"),
+            rules=rules,
         )
         return (
             f"Grant #{grant.id} proposed. It takes effect once a data controller of "
