@@ -12,6 +12,7 @@ from trenv.vault.pseudonym import (
     InvalidProjectSlugError,
     KeyPermissionError,
     KeyStore,
+    KeyStoreError,
     ProjectKeyDestroyedError,
     Pseudonymiser,
     linkage_pseudonymiser,
@@ -160,3 +161,31 @@ def test_array_pseudonyms_keep_order_and_nulls() -> None:
     assert out[1] is None
     assert out[0] == out[3] == p.pseudonym("111222333")
     assert out[2] == p.pseudonym("123456782")
+
+
+def test_a_lost_master_key_is_refused_not_replaced(tmp_path: Path) -> None:
+    """A new master key would change every pseudonym: a lost one must come from the backup."""
+    store = FileKeyStore(tmp_path / "keys")
+    store.linkage_key()
+    store.master_path.unlink()
+    with pytest.raises(KeyStoreError, match="restore the file from the vault's key backup"):
+        store.linkage_key()
+    assert not store.master_path.exists()  # nothing was made in its place
+
+
+def test_a_lost_project_salt_is_refused_not_replaced(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    store.project_key("reoffending")
+    (tmp_path / "keys" / "projects" / "reoffending.salt").unlink()
+    with pytest.raises(KeyStoreError, match="key salt of project 'reoffending'"):
+        store.project_key("reoffending")
+
+
+def test_a_key_from_before_the_marker_is_protected_after_its_first_read(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    key = store.linkage_key()
+    (tmp_path / "keys" / "master.key.made").unlink()  # as an installation made before markers
+    assert store.linkage_key() == key  # read as before, and now marked
+    store.master_path.unlink()
+    with pytest.raises(KeyStoreError, match="missing but existed before"):
+        store.linkage_key()

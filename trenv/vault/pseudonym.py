@@ -319,9 +319,27 @@ class FileKeyStore:
         return secret
 
     def _master(self) -> bytes:
-        if self.master_path.exists():
-            return self._read_secret(self.master_path)
-        return self._create_secret(self.master_path)
+        return self._kept(self.master_path, "the vault's master key")
+
+    def _kept(self, path: Path, what: str) -> bytes:
+        """The secret at ``path``, made on first use only. A ``.made`` marker beside it
+        records that it once existed: a lost key file is then refused rather than silently
+        replaced, since a new key would change every pseudonym derived from it (the marker
+        is also written for key files older than it, on their first read)."""
+        made = path.with_name(path.name + ".made")
+        if path.exists():
+            secret = self._read_secret(path)
+            if not made.exists():
+                made.touch(mode=0o600)
+            return secret
+        if made.exists():
+            raise KeyStoreError(
+                f"{what} ({path}) is missing but existed before; a new one would change "
+                "every pseudonym made with it: restore the file from the vault's key backup"
+            )
+        secret = self._create_secret(path)
+        made.touch(mode=0o600)
+        return secret
 
     def linkage_key(self) -> bytes:
         return hkdf_sha256(self._master(), salt=None, info=_LINKAGE_INFO)
@@ -337,8 +355,7 @@ class FileKeyStore:
                 f"the key of project {project!r} was destroyed when the project was closed; "
                 "its data cannot be published again (open a new project instead)"
             )
-        exists = salt_path.exists()
-        salt = self._read_secret(salt_path) if exists else self._create_secret(salt_path)
+        salt = self._kept(salt_path, f"the key salt of project {project!r}")
         return hkdf_sha256(self._master(), salt=salt, info=_PROJECT_INFO + project.encode())
 
     def has_project_key(self, project: str) -> bool:
