@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	scripts/install-system.sh postgres chromium
+	scripts/install-system.sh postgres chromium zip
 	scripts/install-docker.sh
 	scripts/install-proxy.sh
 	$(BIN)/ruff check .

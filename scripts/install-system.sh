@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages trenv's setup needs, only those missing.
-# Usage: scripts/install-system.sh [postgres] [venv] [chromium]   (each word names a need)
+# Usage: scripts/install-system.sh [postgres] [venv] [chromium] [zip]   (each word names a need)
 set -euo pipefail
 
 need_pkgs=()
@@ -12,7 +12,9 @@ for need in "$@"; do
     postgres) command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want postgresql ;;
     # Browser tests drive Debian's chromium through Playwright (its own download is not used).
     chromium) command -v chromium >/dev/null 2>&1 || want chromium ;;
-    *) echo "install-system.sh: unknown need '$need' (known: venv, postgres, chromium)" >&2; exit 2 ;;
+    # A test re-zips a release bundle with Info-ZIP, as a recipient would.
+    zip) command -v zip >/dev/null 2>&1 || want zip ;;
+    *) echo "install-system.sh: unknown need '$need' (known: venv, postgres, chromium, zip)" >&2; exit 2 ;;
   esac
 done
 
