@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from trenv.demo.synth import SynthConfig, generate
 from trenv.vault.ingest import ingest
 from trenv.vault.linkage import LinkSource, link
 from trenv.vault.pseudonym import FileKeyStore, linkage_pseudonymiser
 from trenv.vault.schema import builtin_schema_path, load_schema
-from trenv.vault.synth import SynthConfig, generate
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ All variants produce the same pseudonyms (HMAC-SHA256 of the identifier, hex, fi
 bits); the script checks that before it prints ids per second and the ratios.
 
     .venv/bin/python benchmarks/pseudonymise.py            # 10M ids
-    .venv/bin/python benchmarks/pseudonymise.py --n 1000000 --workers 4
+    .venv/bin/python benchmarks/pseudonymise.py --n 1000000
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import hmac
 import os
 import time
 
-from trenv.vault.pseudonym import PSEUDONYM_HEX_CHARS, Pseudonymiser
+from trenv.identifiers import PSEUDONYM_HEX_CHARS
+from trenv.vault.pseudonym import Pseudonymiser
 
 
 def plain_loop(key: bytes, ids: list[str]) -> list[str]:
@@ -26,9 +27,6 @@ def plain_loop(key: bytes, ids: list[str]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="number of ids")
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="processes for the parallel run"
-    )
     args = parser.parse_args()
 
     key = os.urandom(32)
@@ -38,22 +36,17 @@ def main() -> None:
     start = time.perf_counter()
     expected = plain_loop(key, ids)
     plain = time.perf_counter() - start
-    runs = {}
-    for workers in (1, args.workers):
-        start = time.perf_counter()
-        got = pseudonymiser.pseudonymise(ids, workers=workers)
-        runs[workers] = time.perf_counter() - start
-        assert got == expected, "trenv pseudonyms differ from hmac.new"
-        del got
+    start = time.perf_counter()
+    got = pseudonymiser.pseudonymise(ids)
+    seconds = time.perf_counter() - start
+    assert got == expected, "trenv pseudonyms differ from hmac.new"
 
     print(f"ids: {args.n:,}   CPUs: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}")
     print(f"plain hmac.new loop      {args.n / plain:12,.0f} ids/s  {plain:6.1f} s   1.00x")
-    for workers, seconds in runs.items():
-        label = f"trenv, {workers} process{'es' if workers > 1 else ''}"
-        print(
-            f"{label:<24} {args.n / seconds:12,.0f} ids/s  {seconds:6.1f} s   "
-            f"{plain / seconds:.2f}x"
-        )
+    print(
+        f"trenv Pseudonymiser      {args.n / seconds:12,.0f} ids/s  {seconds:6.1f} s   "
+        f"{plain / seconds:.2f}x"
+    )
 
 
 if __name__ == "__main__":

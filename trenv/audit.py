@@ -16,6 +16,10 @@ chain still has, at each witnessed event id, the witnessed hash.
 Written here rather than taken from a library: no maintained Python package provides a
 hash-chained log inside the application's own SQL transaction, which is what makes an event
 commit if and only if the change it describes commits.
+
+:func:`record` writes only the actions named in :class:`trenv.audit_actions.AuditAction`, so
+the log's vocabulary is closed and documented; verifying and reading never consult it, so
+rows of any age stay valid.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from trenv.audit_actions import AuditAction, parse_action
 from trenv.config import Settings, get_settings
 from trenv.signing import PublicIdentity, SigningKey
 from trenv.store.models import AuditEvent
@@ -95,12 +100,16 @@ def record(
     session: Session,
     *,
     actor: str,
-    action: str,
+    action: AuditAction | str,
     object_type: str,
     object_id: str | int,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append an event inside the caller's transaction: it commits iff the change commits."""
+    """Append an event inside the caller's transaction: it commits iff the change commits.
+
+    ValueError, before anything is written, when ``action`` is not an :class:`AuditAction`.
+    """
+    known = parse_action(action)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_APPEND_LOCK})
@@ -113,7 +122,7 @@ def record(
         "id": new_id,
         "occurred_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
         "actor": actor,
-        "action": action,
+        "action": known.value,  # the plain string: the hash must not depend on the enum
         "object_type": object_type,
         "object_id": str(object_id),
         "detail": canonical_json(detail or {}),

@@ -43,6 +43,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from trenv.layout import keys_dir
+
 if TYPE_CHECKING:
     from trenv.config import Settings
 
@@ -160,7 +162,7 @@ class SigningKey:
 
 def key_dir(settings: Settings) -> Path:
     """The installation's key directory (``home/keys``)."""
-    return settings.home / "keys"
+    return keys_dir(settings)
 
 
 def key_path(settings: Settings) -> Path:

@@ -12,9 +12,10 @@ from typing import Any
 import nbformat
 import pytest
 
-from trenv.airlock.checks import DPLedgerEntry, FileCheck, check_file
+from trenv.airlock.checks import DPLedgerEntry, FileCheck
 from trenv.airlock.checks.models import worst
-from trenv.airlock.intake import ALLOWED_TYPES, FrozenFile, validate_content
+from trenv.airlock.formats import ALLOWED_TYPES, check_file, validate_content
+from trenv.airlock.intake import FrozenFile
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -48,6 +49,17 @@ def test_worst() -> None:
     assert worst([]) == "pass"
     assert worst(["pass", "review"]) == "review"
     assert worst(["review", "fail", "pass"]) == "fail"
+
+
+def test_every_allowed_type_has_its_format_rules_and_nothing_else_is_checked() -> None:
+    for ext, ftype in ALLOWED_TYPES.items():
+        assert ext == ext.lower() and ext.startswith("."), ext
+        assert callable(ftype.rules.validate) and callable(ftype.rules.check), ext
+    assert [e for e, t in ALLOWED_TYPES.items() if t.reencode is not None] == [".png"]
+    data = b"MZ\x90\x00"
+    exe = FrozenFile("tool.exe", data, hashlib.sha256(data).hexdigest(), len(data), "x", "binary")
+    c = check(exe)
+    assert c.status == "fail" and "'binary' cannot be checked" in c.findings[0].message
 
 
 # --- plain CSV --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from tests.airlock.test_checks_files import PNG_1PX, PSEUDO, by_rule, check, code, frozen, notebook
-from trenv.airlock.checks.notebook import MAX_TABLE_ROWS
+from trenv.airlock.formats.notebook import MAX_TABLE_ROWS
 
 
 def microdata(rows: int, pseudonyms: bool = False) -> pd.DataFrame:

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import trenv.lab as tre
-from trenv.airlock.checks import FileCheck, check_file
+from trenv.airlock.checks import FileCheck
+from trenv.airlock.formats import check_file
 from trenv.airlock.intake import FrozenFile, read_sidecar, read_workspace_file, sidecar_paths
 
 # People per (region, sex): south/m has 3 people, under the threshold of 10.

@@ -8,9 +8,9 @@ from pathlib import Path
 import trenv.lab as tre
 from tests.web.conftest import Tx, Web, web  # noqa: F401  (fixture)
 from tests.web.test_lab_dp import lab  # noqa: F401  (fixture)
-from trenv.airlock.checks import check_file
+from trenv.airlock.formats import check_file
 from trenv.airlock.intake import read_sidecar, read_workspace_file
-from trenv.airlock.service import dp_ledger_entry
+from trenv.airlock.queries import dp_ledger_entry
 
 
 def check(workspace: Path, tx: Tx, name: str, project: str = "reoffending") -> tuple[str, str]:

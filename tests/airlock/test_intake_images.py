@@ -21,7 +21,8 @@ from tests.support.images import (
     smuggling_chunks,
     with_chunks,
 )
-from trenv.airlock.checks import FileCheck, check_file
+from trenv.airlock.checks import FileCheck
+from trenv.airlock.formats import check_file
 from trenv.airlock.intake import IntakeLimits, read_workspace_file
 from trenv.errors import Invalid
 from trenv.judge.image import KEPT_CHUNKS

@@ -9,8 +9,8 @@ import re
 
 import nbformat
 
-from trenv.airlock.checks import check_file
 from trenv.airlock.checks.models import FileCheck, Finding
+from trenv.airlock.formats import check_file
 from trenv.airlock.intake import FrozenFile
 from trenv.airlock.preview import notebook_html, table_preview, text_html
 

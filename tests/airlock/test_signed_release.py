@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.airlock.test_bundle import OTHER_KEY, edit_file_and_record
-from tests.airlock.test_service_rounds import submitted, vote_all, ws  # noqa: F401 (fixture)
+from tests.airlock.test_service_rounds import as_, submitted, vote_all, ws  # noqa: F401 (fixture)
 from trenv import audit, signing
 from trenv.airlock.bundle import RECORD_NAME, check_bundle
+from trenv.airlock.queries import content_store
 from trenv.airlock.release import release
-from trenv.airlock.service import content_store
 from trenv.cli import app
 from trenv.config import Settings
 from trenv.store.models import AuditEvent, Decision
@@ -43,7 +43,7 @@ def released(ws: Path, settings: Settings, tx: Tx) -> bytes:  # noqa: F811
         with tx() as session:
             vote_all(session, settings, rid, checker, Decision.approve)
     with tx() as session:
-        sha = release(session, settings, rid, actor="rita", in_container=False).bundle_sha256
+        sha = release(session, settings, as_(session, rid, "rita")).bundle_sha256
     assert sha is not None
     return content_store(settings).get(sha)
 

@@ -22,11 +22,11 @@ from tests.hub.conftest import notebook_image_id  # noqa: F401  (fixture: builds
 from tests.support.net import free_port
 from trenv.airlock.states import REVIEWABLE
 from trenv.config import Settings
-from trenv.demo import PROJECT
+from trenv.demo.installation import PROJECT
 from trenv.hub.hubconfig import network_spec
-from trenv.hub.launch import workspace_dir
 from trenv.hub.network import remove_network
 from trenv.images.paths import repo_root
+from trenv.layout import workspace_dir
 from trenv.store import dispose_engines, transaction
 from trenv.store.models import ExportRequest
 

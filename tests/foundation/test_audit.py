@@ -24,7 +24,7 @@ def append(tx: Tx, count: int) -> None:
             audit.record(
                 session,
                 actor="stella",
-                action="test.event",
+                action="project.update",  # any AuditAction: record() writes no others
                 object_type="thing",
                 object_id=number,
                 detail={"n": number, "note": "ünïcode"},
@@ -58,7 +58,7 @@ def test_untouched_chain_verifies(settings: Settings, tx: Tx) -> None:
 
 def test_rolled_back_change_leaves_no_event(settings: Settings, tx: Tx) -> None:
     with pytest.raises(RuntimeError), tx() as session:
-        audit.record(session, actor="a", action="x", object_type="t", object_id=1)
+        audit.record(session, actor="a", action="user.add", object_type="t", object_id=1)
         raise RuntimeError("the change failed")
     assert verify(settings).checked == 0
 
@@ -156,7 +156,9 @@ def test_concurrent_appends_keep_one_chain(settings: Settings) -> None:
         try:
             for number in range(10):
                 with transaction(settings) as session:
-                    audit.record(session, actor="w", action="c", object_type="t", object_id=number)
+                    audit.record(
+                        session, actor="w", action="user.add", object_type="t", object_id=number
+                    )
         except BaseException as error:
             errors.append(error)
 

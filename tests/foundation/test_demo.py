@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from trenv.config import Settings
-from trenv.demo import PROJECT, seed
+from trenv.demo.installation import PROJECT, seed
 from trenv.registry import projects
 from trenv.store import transaction
 

@@ -11,6 +11,7 @@ from tests.support.world import OPERATOR, populate
 from trenv.config import Settings
 from trenv.errors import Forbidden, Invalid
 from trenv.hub.launch import plan_launch
+from trenv.layout import project_data_dir, unpublished_dir
 from trenv.registry import images, projects, users
 from trenv.store.models import MemberRole
 
@@ -72,3 +73,18 @@ def test_deactivated_member_is_refused(world: Session, settings: Settings) -> No
     users.set_active(world, actor=OPERATOR, username="rita", active=False)
     with pytest.raises(Forbidden, match="deactivated"):
         plan_launch(world, settings, username="rita", project="reoffending")
+
+
+def test_a_view_without_a_readable_manifest_is_never_mounted(
+    world: Session, settings: Settings
+) -> None:
+    # A data link whose manifest is missing or malformed is a view trenv cannot describe.
+    data = project_data_dir(settings, "reoffending")
+    data.mkdir(parents=True)
+    (data / "convictions.parquet").write_bytes(b"PAR1")
+    plan = plan_launch(world, settings, username="rita", project="reoffending")
+    assert plan.data_dir == unpublished_dir(settings, "reoffending")
+    assert plan.datasets == []
+    (data / "manifest.json").write_text('{"project": "reoffending"}')  # no published_at
+    plan = plan_launch(world, settings, username="rita", project="reoffending")
+    assert plan.data_dir == unpublished_dir(settings, "reoffending")

@@ -29,7 +29,7 @@ import requests
 
 from tests.hub.conftest import Hub, run
 from tests.support.lab_session import LabSession
-from trenv.hub.launch import project_data_dir
+from trenv.layout import project_data_dir
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page
 from tests.hub.conftest import PASSWORD, Hub, run
 from tests.support.browser import hub_login, screenshot
 from tests.support.lab_session import LabSession
-from trenv.hub.launch import project_data_dir
+from trenv.layout import project_data_dir
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -20,8 +20,8 @@ import requests
 from tests.hub.conftest import Hub, login_session, run
 from trenv.hub.account import container_account
 from trenv.hub.hubconfig import network_spec
-from trenv.hub.launch import workspace_dir
 from trenv.hub.network import check_network, gateway_of
+from trenv.layout import workspace_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
 """The research notebooks, executed inside the real notebook image, on the demo installation.
 
-One module-scoped installation is set up the way `make demo` sets it up (trenv.demo seed,
-trenv.demo_data: synth -> ingest -> link -> grants by steward and controller -> DP budgets ->
-publish; the notebooks copied into rosa's workspace), but in a temporary TRENV_HOME with free
-ports and its own network, on the image the other hub tests use. rosa's server is spawned
-through the hub API; each notebook runs in it with nbclient against the published Parquet
-under /data, and must finish without a cell error and with an export request none of whose
-files the airlock's server-side checks fail, nor the notebook's own checks flag.
-"""
+One module-scoped installation is set up the way `make demo` sets it up
+(trenv.demo.installation seed, trenv.demo.data: synth -> ingest -> link -> grants by steward
+and controller -> DP budgets -> publish; the notebooks copied into rosa's workspace), but in a
+temporary TRENV_HOME with free ports and its own network, on the image the other hub tests use.
+rosa's server is spawned through the hub API; each notebook runs in it with nbclient against
+the published Parquet under /data, and must finish without a cell error and with an export
+request none of whose files the airlock's server-side checks fail, nor the notebook's own
+checks flag."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from playwright.sync_api import Browser, Page
 from tests.hub.conftest import _ensure_proxy, notebook_image_id  # noqa: F401  (fixture)
 from tests.support.browser import hub_login, screenshot
 from tests.support.net import free_port
-from trenv import demo, demo_data
 from trenv.airlock.states import REVIEWABLE
 from trenv.config import Settings
-from trenv.demo_notebooks import (
+from trenv.demo import data as demo_data
+from trenv.demo import installation as demo
+from trenv.demo.notebooks import (
     FOLDER,
     NOTEBOOKS,
     HubOperator,
@@ -37,10 +38,10 @@ from trenv.demo_notebooks import (
 )
 from trenv.hub.account import container_account
 from trenv.hub.hubconfig import network_spec
-from trenv.hub.launch import workspace_dir
 from trenv.hub.network import remove_network
 from trenv.hub.process import public_url, start_hub, stop_hub
 from trenv.images.engine import ensure_engine
+from trenv.layout import workspace_dir
 from trenv.store import dispose_engines, transaction, upgrade
 from trenv.store.models import ExportRequest
 

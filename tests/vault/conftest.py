@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from trenv.demo.synth import SynthConfig, SynthResult, generate
 from trenv.vault.ingest import IngestResult, ingest
 from trenv.vault.linkage import LinkageResult, LinkSource, link
 from trenv.vault.pseudonym import FileKeyStore, linkage_pseudonymiser
 from trenv.vault.schema import builtin_schema_path, load_schema
-from trenv.vault.synth import SynthConfig, SynthResult, generate
 
 PERSONS = 6_000
 SOURCES = (

@@ -7,11 +7,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from trenv.demo.synth import SynthResult
 from trenv.hashing import file_sha256
 from trenv.vault.ingest import IngestError, ingest, trenv_metadata
 from trenv.vault.pseudonym import FileKeyStore, linkage_pseudonymiser
 from trenv.vault.schema import builtin_schema_path, load_schema
-from trenv.vault.synth import SynthResult
 from trenv.vault.validate import ValidationFailed
 
 from .conftest import Vault

@@ -20,16 +20,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from pydantic import ValidationError
 
+from trenv.identifiers import PSEUDONYM_HEX_CHARS, looks_like_id
 from trenv.vault.ingest import trenv_metadata, write_parquet
 from trenv.vault.pseudonym import (
-    PSEUDONYM_HEX_CHARS,
     RECORD_KEY_INFO,
     Pseudonymiser,
     project_pseudonymiser,
     record_key_pseudonymiser,
 )
 from trenv.vault.publish import PublishItem, PublishResult, publish
-from trenv.vault.schema import KeyKind, Schema, builtin_schema_path, load_schema, looks_like_id
+from trenv.vault.schema import KeyKind, Schema, builtin_schema_path, load_schema
 
 from .conftest import SOURCES, Vault
 

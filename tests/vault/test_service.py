@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tests.support.world import OPERATOR, populate
 from trenv import audit
 from trenv.config import Settings
+from trenv.demo.synth import SynthResult
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.hashing import file_sha256
 from trenv.registry import datasets, grants, organisations, projects, users
@@ -24,7 +25,6 @@ from trenv.store.models import AuditEvent, Dataset, Grant, ProjectStatus
 from trenv.vault import service
 from trenv.vault.pseudonym import ProjectKeyDestroyedError
 from trenv.vault.schema import builtin_schema_path
-from trenv.vault.synth import SynthResult
 
 
 def _world(tx: Any) -> None:

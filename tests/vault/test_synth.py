@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from trenv.vault.bsn import valid_bsn_mask
+from trenv.demo.synth import SOURCES, SynthConfig, SynthResult, generate
+from trenv.identifiers import valid_bsn_mask
 from trenv.vault.schema import builtin_schema_path, load_schema
-from trenv.vault.synth import SOURCES, SynthConfig, SynthResult, generate
 from trenv.vault.validate import validate_file
 
 

@@ -24,7 +24,7 @@ from tests.web.airlock_world import (
 )
 from trenv import audit
 from trenv.airlock.bundle import verify_bundle
-from trenv.airlock.service import frozen_bytes
+from trenv.airlock.queries import frozen_bytes
 from trenv.config import Settings
 from trenv.registry import projects, users
 from trenv.store.models import MemberRole

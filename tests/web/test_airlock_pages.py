@@ -36,7 +36,7 @@ from tests.web.airlock_world import (
 )
 from trenv import audit
 from trenv.airlock.bundle import verify_bundle
-from trenv.airlock.service import frozen_bytes
+from trenv.airlock.queries import frozen_bytes
 from trenv.config import Settings
 from trenv.judge.image import KEPT_CHUNKS
 from trenv.web.workspace_files import list_workspace_files

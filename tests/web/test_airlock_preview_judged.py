@@ -1,6 +1,6 @@
 """The request page's previews are no way out in bulk: the requester and the project's members
 see what the project's output limits let one output show; the checkers reviewing a submitted
-request see the file (trenv.web.airlock_preview, trenv.airlock.preview)."""
+request see the file (trenv.web.airlock.preview, trenv.airlock.preview)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The airlock's previews count on the egress meter for everyone outside the review, so many
-drafts or reloads meet the same hourly limit as notebook output (trenv.web.airlock_meter);
+drafts or reloads meet the same hourly limit as notebook output (trenv.web.airlock.meter);
 the checkers reviewing a request are not metered."""
 
 from __future__ import annotations

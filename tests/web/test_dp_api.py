@@ -15,10 +15,10 @@ from tests.privacy import slow_jobs
 from tests.web.conftest import API, Web
 from trenv.disclosure.policy import PrivacySetting
 from trenv.privacy import ledger, service
-from trenv.privacy.service import DPQuery
 from trenv.privacy.workers import Busy, ReleaseFailed
 from trenv.store.models import AuditEvent, PrivacySpend, SpendState
 from trenv.web.api import dp as dp_api
+from trenv.wire.dp import DPQuery
 
 COUNT: dict[str, Any] = {"dataset": "convictions", "statistic": "count", "rho": 0.1}
 

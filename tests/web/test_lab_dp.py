@@ -7,23 +7,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 
 import trenv.lab as tre
 from tests.web.conftest import Web
-from trenv.lab import dp
-
-
-class _Reply:
-    def __init__(self, response: Any) -> None:
-        self.status_code, self.text = response.status_code, response.text
-        self.reason = response.reason_phrase
-        self._response = response
-
-    def json(self) -> Any:
-        return self._response.json()
+from trenv.lab import api, dp
 
 
 @pytest.fixture
@@ -34,11 +24,8 @@ def lab(web: Web, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t-rita")
     monkeypatch.setenv("TRENV_WORKSPACE", str(workspace))
 
-    def request(method: str, url: str, **kwargs: Any) -> _Reply:
-        kwargs.pop("timeout", None)
-        return _Reply(web.client.request(method, url, **kwargs))
-
-    monkeypatch.setattr(dp.requests, "request", request)
+    # The lab's one client sends through the app (TestClient standing in for HTTP).
+    monkeypatch.setattr(api, "transport", httpx.MockTransport(web.client.send))
     return workspace
 
 

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 import trenv.lab as tre
 from tests.web.airlock_world import API, Tx, World, build_world
 from trenv.config import Settings
-from trenv.lab import export
-
-
-class _Reply:
-    def __init__(self, response: Any) -> None:
-        self.status_code, self.text = response.status_code, response.text
-        self.reason = response.reason_phrase
-        self._response = response
-
-    def json(self) -> Any:
-        return self._response.json()
+from trenv.lab import api
 
 
 @pytest.fixture
@@ -34,11 +24,7 @@ def w(settings: Settings, tx: Tx, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
         monkeypatch.setenv("TRENV_WORKSPACE", str(world.workspace()))
         monkeypatch.setenv("TRENV_POLICY", "trenv-default")
 
-        def request(method: str, url: str, client: Any = world.inside, **kwargs: Any) -> _Reply:
-            kwargs.pop("timeout", None)
-            return _Reply(client.request(method, url, **kwargs))
-
-        monkeypatch.setattr(export.requests, "request", request)
+        monkeypatch.setattr(api, "transport", httpx.MockTransport(world.inside.send))
         yield world
 
 

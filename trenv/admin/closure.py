@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from trenv import audit
 from trenv.admin.retention import Archive, archive_workspaces
 from trenv.admin.servers import HubUnavailable, ServerControl, project_servers
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.vault import service as vault
 
@@ -76,7 +77,7 @@ def close_project(
         audit.record(
             session,
             actor=actor,
-            action="project.close.servers",
+            action=AuditAction.project_close_servers,
             object_type="project",
             object_id=slug,
             detail={"servers": outcome.servers, "hub_problem": outcome.hub_problem},
@@ -96,7 +97,7 @@ def close_project(
         audit.record(
             session,
             actor=actor,
-            action="project.close.workspaces",
+            action=AuditAction.project_close_workspaces,
             object_type="project",
             object_id=slug,
             detail=detail,

@@ -19,6 +19,7 @@ from trenv.images.build import KINDS, LABEL_LOCK
 from trenv.images.errors import LockError
 from trenv.images.lockfile import read_lock
 from trenv.images.paths import repo_root
+from trenv.layout import image_locks_dir
 from trenv.store.models import Image
 
 
@@ -30,7 +31,7 @@ class Contents:
 
 
 def locks_dir(settings: Settings) -> Path:
-    return settings.home / "images" / "locks"
+    return image_locks_dir(settings)
 
 
 def keep_lock(settings: Settings, lock: Path) -> Path:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.admin.servers import HubUnavailable, ServerControl
+from trenv.audit_actions import AuditAction
 from trenv.registry import users
 
 
@@ -31,7 +32,7 @@ def set_active(
     audit.record(
         session,
         actor=actor,
-        action="server.stop.request",
+        action=AuditAction.server_stop_request,
         object_type="server",
         object_id=username,
         detail={"reason": "user deactivated", "outcome": outcome},
@@ -46,7 +47,7 @@ def stop_server(session: Session, *, actor: str, username: str, servers: ServerC
     audit.record(
         session,
         actor=actor,
-        action="server.stop.request",
+        action=AuditAction.server_stop_request,
         object_type="server",
         object_id=username,
         detail={"reason": "stopped by an administrator", "outcome": outcome},

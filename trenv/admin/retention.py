@@ -17,6 +17,7 @@ from pathlib import Path
 
 from trenv.config import Settings
 from trenv.hashing import file_sha256
+from trenv.layout import project_workspaces_dir, retention_project_dir
 
 
 @dataclass(frozen=True)
@@ -28,23 +29,17 @@ class Archive:
     files: int
 
 
-def workspaces_root(settings: Settings, slug: str) -> Path:
-    assert settings.workspaces_dir is not None
-    return settings.workspaces_dir / slug
-
-
 def archive_workspaces(
     settings: Settings, slug: str, now: dt.datetime | None = None
 ) -> Archive | None:
     """Write ``<retention>/<slug>/<UTC time>.tar.gz`` with every workspace of the project,
     then remove the workspaces. None when the project has no workspace left."""
-    root = workspaces_root(settings, slug)
+    root = project_workspaces_dir(settings, slug)
     if not root.is_dir() or not any(root.iterdir()):
         if root.is_dir():
             root.rmdir()
         return None
-    assert settings.retention_dir is not None
-    folder = settings.retention_dir / slug
+    folder = retention_project_dir(settings, slug)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -74,6 +69,5 @@ def _remove(root: Path) -> None:
 
 
 def archives_of(settings: Settings, slug: str) -> list[Path]:
-    assert settings.retention_dir is not None
-    folder = settings.retention_dir / slug
+    folder = retention_project_dir(settings, slug)
     return sorted(folder.glob("*.tar.gz")) if folder.is_dir() else []

@@ -181,8 +181,8 @@ def servers_from_env() -> ServerControl:
 
 def servers_for_operator(settings: Settings) -> ServerControl:
     """The command line's view: the local hub, through the proxy, with the operator token."""
-    from trenv.hub.hubconfig import hub_state_dir
     from trenv.hub.process import public_url, running_pid
+    from trenv.layout import hub_state_dir
 
     if running_pid(settings) is None:
         return NoHub("the hub is not running.", servers_possible=False)

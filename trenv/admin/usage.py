@@ -19,6 +19,7 @@ from trenv import audit
 from trenv.admin.servers import RunningServer
 from trenv.config import Settings
 from trenv.store.models import AuditEvent
+from trenv.vault.manifest import published_references
 
 SPAWN = "server.spawn"
 
@@ -99,10 +100,4 @@ def server_rows(
 
 def published(settings: Settings, slug: str) -> list[str]:
     """``name@version`` of what the project's view holds now (its manifest), if anything."""
-    assert settings.projects_dir is not None
-    manifest = settings.projects_dir / slug / "data" / "manifest.json"
-    try:
-        entries = json.loads(manifest.read_text(encoding="utf-8")).get("datasets", [])
-    except (OSError, ValueError):
-        return []
-    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in entries if isinstance(e, dict))
+    return published_references(settings, slug)

@@ -1,10 +1,11 @@
 """The server's differencing: a new file against the project's earlier tables.
 
-Which earlier tables count (``service.earlier_files`` gathers them): the approved files of
-the project's released requests, every current file of the project's other open requests
-(draft, submitted, in review, changes requested; of an approved one its approved files),
-since checkers could approve both, and the request's own other files. Rejected and
-withdrawn requests and rejected files never leave, so they do not count.
+Which earlier tables count (:func:`trenv.airlock.server_differencing.earlier_files` gathers
+them from the database): the approved files of the project's released requests, every
+current file of the project's other open requests (draft, submitted, in review, changes
+requested; of an approved one its approved files), since checkers could approve both, and
+the request's own other files. Rejected and withdrawn requests and rejected files never
+leave, so they do not count. This module compares bytes and knows no database.
 
 Two comparisons, each only adding findings:
 

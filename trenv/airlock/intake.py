@@ -8,37 +8,27 @@ component is opened with ``O_NONBLOCK`` so that a fifo cannot hang the server, a
 and size are taken from ``fstat`` of that same descriptor. At most ``limit + 1`` bytes are
 read, so a file growing while it is read cannot slip past the size limit.
 
-The bytes are then checked against an allow-list of types whose content must match the
-extension (a ``.png`` that is really a CSV is refused), and types that can carry hidden data
-or active content (macros, embedded files, JavaScript, data-file notebook outputs) are
-refused with a reason the researcher can act on. An image is frozen as a fresh PNG of its
-pixels, so that nothing invisible in it (text chunks, Exif, private chunks) is ever stored,
-shown or released.
+Only the allow-listed types of :mod:`trenv.airlock.formats` are read, and each file's bytes
+are validated by its format's module: the content must match the extension (a ``.png`` that
+is really a CSV is refused), and content that can carry hidden data or active content
+(macros, embedded files, JavaScript, data-file notebook outputs) is refused with a reason
+the researcher can act on. An image is frozen as a fresh PNG of its pixels, so that nothing
+invisible in it (text chunks, Exif, private chunks) is ever stored, shown or released.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
 import errno
 import hashlib
-import io
-import json
 import os
-import re
 import stat
-import struct
-import zipfile
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from trenv.airlock.formats import ALLOWED_TYPES, FileType, suffix, validate_content
 from trenv.errors import Invalid
-from trenv.judge.image import DEFAULT_MAX_PIXELS, ImageRefused, ImageTooLarge, ReencodedImage
-from trenv.judge.image import reencode_png as _reencode_png
+from trenv.judge.image import DEFAULT_MAX_PIXELS, ReencodedImage
 
 RECORD_SUFFIX = ".record.json"
 DP_SUFFIX = ".dp.json"
@@ -59,14 +49,14 @@ class IntakeLimits:
 @dataclass(frozen=True)
 class FrozenFile:
     """The bytes of one requested file as frozen at submission: exactly as read, except
-    images, which are re-encoded from their pixels (see :func:`reencode_image`)."""
+    images, which are re-encoded from their pixels (``FileType.reencode``)."""
 
     path: str  # normalised relative POSIX path inside the workspace
     data: bytes
     sha256: str
     size: int
     media_type: str
-    kind: str  # "table" | "spreadsheet" | "figure" | "document" | "text" | "notebook"
+    kind: str  # FileType.kind: "table", "spreadsheet", "figure", "document", "text", "notebook"
     # For a re-encoded image: the sha256 of the bytes as read, and what the re-encoding did.
     source_sha256: str = ""
     reencoded: ReencodedImage | None = None
@@ -77,27 +67,7 @@ class FrozenFile:
         return self.source_sha256 or self.sha256
 
 
-@dataclass(frozen=True)
-class FileType:
-    kind: str
-    media_type: str
-
-
-ALLOWED_TYPES: dict[str, FileType] = {
-    ".csv": FileType("table", "text/csv"),
-    ".xlsx": FileType(
-        "spreadsheet", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    ),
-    ".png": FileType("figure", "image/png"),
-    ".pdf": FileType("figure", "application/pdf"),
-    ".txt": FileType("text", "text/plain"),
-    ".md": FileType("document", "text/markdown"),
-    ".ipynb": FileType("notebook", "application/x-ipynb+json"),
-}
-
 _ALLOWED_LIST = ", ".join(sorted(ALLOWED_TYPES))
-# Images are frozen as a fresh encoding of their pixels (PDF figures are checked instead).
-REENCODED_TYPES = frozenset({"image/png"})
 
 
 class MissingFile(Invalid):
@@ -182,7 +152,7 @@ def file_type(path: str) -> FileType:
             "on its own.",
             "request the table, figure or DP result itself; the airlock reads its record",
         )
-    ext = os.path.splitext(lower)[1]
+    ext = suffix(lower)
     found = ALLOWED_TYPES.get(ext)
     if found is None:
         shown = f"of type {ext}" if ext else "without an extension"
@@ -330,8 +300,8 @@ def read_workspace_file(
     validate_content(path, data)
     read_sha256 = hashlib.sha256(data).hexdigest()
     reencoded = None
-    if ftype.media_type in REENCODED_TYPES:
-        reencoded = reencode_image(path, data, limits.max_image_pixels)
+    if ftype.reencode is not None:
+        reencoded = ftype.reencode(path, data, limits.max_image_pixels)
         data = reencoded.data
     sha256 = hashlib.sha256(data).hexdigest()
     return FrozenFile(
@@ -344,26 +314,6 @@ def read_workspace_file(
         source_sha256=read_sha256 if reencoded is not None else "",
         reencoded=reencoded,
     )
-
-
-def reencode_image(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReencodedImage:
-    """A fresh PNG of the image's pixels: text, Exif, profile, animation and private chunks
-    can hold any bytes and are invisible in a viewer, so none of them is frozen. Refused
-    (:class:`Invalid`) if the pixels cannot be decoded or would be a decompression bomb."""
-    try:
-        return _reencode_png(data, max_pixels)
-    except ImageTooLarge as exc:
-        raise _refuse(
-            f"{path} is {exc.width} x {exc.height} pixels, more than the limit of "
-            f"{exc.limit:,} pixels (a decompression bomb, or a figure saved at a very high "
-            "resolution).",
-            "save the figure at a lower resolution, e.g. fig.savefig(path, dpi=150)",
-        ) from None
-    except ImageRefused as exc:
-        raise _refuse(
-            f"{path} cannot be decoded as an image: {exc}.",
-            "save the figure again with savefig and export that file",
-        ) from None
 
 
 def read_sidecar(workspace: Path, rel_path: str, max_bytes: int = 16 * 1024 * 1024) -> bytes | None:
@@ -435,317 +385,3 @@ def _too_big_request(limits: IntakeLimits) -> Invalid:
         f"The files of this request together are larger than {_human(limits.max_request_bytes)}.",
         "split the request into several smaller requests",
     )
-
-
-# --- content -------------------------------------------------------------------------------
-
-
-def validate_content(path: str, data: bytes) -> None:
-    """Refuse bytes that do not match their extension or carry hidden or active content."""
-    ext = os.path.splitext(path.lower())[1]
-    validator = _VALIDATORS[ext]
-    validator(path, data)
-
-
-def _utf8_text(path: str, data: bytes, what: str) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _refuse(
-            f"{path} is not UTF-8 text, so it is not a {what}.",
-            f"save it as UTF-8 {what}",
-        ) from None
-    if "\x00" in text:
-        raise _refuse(
-            f"{path} contains NUL bytes, so it is not a {what}.",
-            f"save it as a plain UTF-8 {what}",
-        )
-    return text
-
-
-def _validate_csv(path: str, data: bytes) -> None:
-    text = _utf8_text(path, data, "CSV table")
-    try:
-        for _row in csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")):
-            pass
-    except csv.Error as exc:
-        raise _refuse(
-            f"{path} is not a readable CSV table ({exc}).", "save it with to_csv"
-        ) from None
-
-
-def _validate_text(path: str, data: bytes) -> None:
-    _utf8_text(path, data, "text file")
-
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
-GIF_MAGICS = (b"GIF87a", b"GIF89a")
-
-
-def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, payload) of each chunk of a PNG, checking lengths and CRCs; ``ValueError`` if
-    the structure is broken."""
-    if not data.startswith(PNG_MAGIC):
-        raise ValueError("no PNG signature")
-    pos = len(PNG_MAGIC)
-    while True:
-        if pos + 12 > len(data):
-            raise ValueError("truncated chunk")
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        ctype = data[pos + 4 : pos + 8]
-        end = pos + 8 + length
-        if end + 4 > len(data):
-            raise ValueError("truncated chunk")
-        payload = data[pos + 8 : end]
-        (crc,) = struct.unpack(">I", data[end : end + 4])
-        if zlib.crc32(ctype + payload) & 0xFFFFFFFF != crc:
-            raise ValueError(f"bad CRC in chunk {ctype!r}")
-        yield ctype, payload
-        pos = end + 4
-        if ctype == b"IEND":
-            if pos != len(data):
-                raise ValueError("data after the end of the image")
-            return
-
-
-def _validate_png(path: str, data: bytes) -> None:
-    if not data.startswith(PNG_MAGIC):
-        raise _refuse(
-            f"{path} is named .png but its content is not a PNG image.",
-            "save the figure as PNG (fig.savefig('name.png')) or use the right extension",
-        )
-    try:
-        types = [t for t, _ in png_chunks(data)]
-    except ValueError as exc:
-        # Bytes after IEND are invisible in every viewer: a classic way to smuggle data.
-        raise _refuse(
-            f"{path} is not a well-formed PNG image ({exc}).",
-            "save the figure again with savefig and export that file",
-        ) from None
-    if not types or types[0] != b"IHDR":
-        raise _refuse(f"{path} is not a well-formed PNG image.", "save the figure again")
-
-
-# PDF features that run code, open other files or carry attachments.
-_PDF_FORBIDDEN = {
-    b"/JavaScript": "JavaScript",
-    b"/JS": "JavaScript",
-    b"/EmbeddedFile": "embedded files",
-    b"/EmbeddedFiles": "embedded files",
-    b"/Launch": "an action that launches programs",
-    b"/RichMedia": "embedded media",
-    b"/XFA": "an XFA form",
-    b"/Encrypt": "encryption (its content cannot be checked)",
-}
-_PDF_NAME = re.compile(rb"/[^\s/<>\[\]()%{}]+")
-_PDF_STREAM = re.compile(rb"stream\r?\n")
-_PDF_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
-_PDF_MAX_INFLATE = 64 * 1024 * 1024
-
-
-def _pdf_names(blob: bytes) -> set[bytes]:
-    # Names may be written with #xx escapes (/J#61vaScript); decode them before comparing.
-    return {
-        _PDF_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), n) for n in _PDF_NAME.findall(blob)
-    }
-
-
-def _pdf_streams(data: bytes) -> Iterator[bytes]:
-    """Inflated content of the Flate streams: object streams can hide dictionaries."""
-    budget = _PDF_MAX_INFLATE
-    for m in _PDF_STREAM.finditer(data):
-        end = data.find(b"endstream", m.end())
-        if end < 0:
-            break
-        raw = data[m.end() : end]
-        try:
-            inflated = zlib.decompressobj().decompress(raw, budget)
-        except zlib.error:
-            continue
-        budget -= len(inflated)
-        yield inflated
-        if budget <= 0:
-            return
-
-
-def pdf_problems(data: bytes) -> list[str]:
-    """What in a PDF makes it unsafe to release (empty if nothing)."""
-    names = _pdf_names(data)
-    for inflated in _pdf_streams(data):
-        names |= _pdf_names(inflated)
-    return sorted({why for key, why in _PDF_FORBIDDEN.items() if key in names})
-
-
-def _validate_pdf(path: str, data: bytes) -> None:
-    if not data.startswith(b"%PDF-"):
-        raise _refuse(
-            f"{path} is named .pdf but its content is not a PDF document.",
-            "save the figure as PDF (fig.savefig('name.pdf')) or use the right extension",
-        )
-    problems = pdf_problems(data)
-    if problems:
-        raise _refuse(
-            f"{path} contains {', '.join(problems)}, which cannot leave the TRE.",
-            "export the figure as PNG, or save the PDF again without scripts or attachments",
-        )
-
-
-_XLSX_MAX_UNCOMPRESSED = 256 * 1024 * 1024
-_XLSX_FORBIDDEN = (
-    ("vbaproject.bin", "macros"),
-    ("/externallinks/", "links to other workbooks"),
-    ("/embeddings/", "embedded objects"),
-    ("/activex/", "ActiveX controls"),
-    ("oleobject", "embedded OLE objects"),
-    ("/ctrlprops/", "form controls"),
-)
-
-
-def xlsx_problems(data: bytes) -> list[str]:
-    """Why an .xlsx may not leave (empty if it is a plain workbook); ``ValueError`` if it
-    is not a workbook at all."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ValueError("not a zip archive") from exc
-    with archive:
-        infos = archive.infolist()
-        names = {i.filename for i in infos}
-        if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-            raise ValueError("no workbook inside")
-        problems: set[str] = set()
-        total = 0
-        for info in infos:
-            lower = "/" + info.filename.lower()
-            for needle, why in _XLSX_FORBIDDEN:
-                if needle in lower:
-                    problems.add(why)
-            if info.flag_bits & 0x1:
-                problems.add("encrypted parts")
-            total += info.file_size
-        if total > _XLSX_MAX_UNCOMPRESSED:
-            problems.add("more content than can be checked (it unpacks to over 256 MiB)")
-        types = archive.read("[Content_Types].xml").lower()
-        if b"macroenabled" in types or b"vbaproject" in types:
-            problems.add("macros")
-        if b"externallink" in types:
-            problems.add("links to other workbooks")
-        if b"oleobject" in types or b"activex" in types:
-            problems.add("embedded OLE objects")
-    return sorted(problems)
-
-
-def _validate_xlsx(path: str, data: bytes) -> None:
-    try:
-        problems = xlsx_problems(data)
-    except ValueError as exc:
-        raise _refuse(
-            f"{path} is named .xlsx but is not an Excel workbook ({exc}).",
-            "save the table as .xlsx from pandas (to_excel) or export it as CSV",
-        ) from None
-    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as exc:
-        raise _refuse(f"{path} is a damaged workbook ({exc}).", "save it again") from None
-    if problems:
-        raise _refuse(
-            f"{path} contains {', '.join(problems)}, which cannot leave the TRE.",
-            "export the table as CSV or save a plain workbook with only values",
-        )
-
-
-# Output and attachment types a notebook may carry; anything else (application/octet-stream,
-# application/vnd.*, application/x-*, parquet, JSON data...) is a data file in disguise.
-NOTEBOOK_OUTPUT_TYPES = frozenset(
-    {
-        "text/plain",
-        "text/html",
-        "text/markdown",
-        "text/latex",
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/svg+xml",
-        "application/javascript",
-    }
-)
-ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})
-_IMAGE_MAGIC: dict[str, tuple[bytes, ...]] = {
-    "image/png": (PNG_MAGIC,),
-    "image/jpeg": (JPEG_MAGIC,),
-    "image/gif": GIF_MAGICS,
-}
-
-
-def image_bytes(mime: str, payload: Any) -> bytes | None:
-    """Decoded bytes of a base64 image in a notebook if they really are ``mime``."""
-    if isinstance(payload, list):
-        payload = "".join(str(p) for p in payload)
-    if not isinstance(payload, str):
-        return None
-    try:
-        raw = base64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if raw.startswith(_IMAGE_MAGIC.get(mime, (b"\x00\x00\x00",))) else None
-
-
-def notebook_problems(nb: dict[str, Any]) -> list[str]:
-    """Why a (valid v4) notebook may not leave: data files in outputs or attachments."""
-    problems: list[str] = []
-    if "widgets" in (nb.get("metadata") or {}):
-        problems.append("the notebook stores widget state, which can hold data")
-    for index, cell in enumerate(nb.get("cells", [])):
-        where = f"cell {index}"
-        for name, bundle in (cell.get("attachments") or {}).items():
-            for mime, payload in bundle.items():
-                if mime not in ATTACHMENT_TYPES:
-                    problems.append(f"{where} has an attachment {name!r} of type {mime}")
-                elif image_bytes(mime, payload) is None:
-                    problems.append(f"{where} has an attachment {name!r} that is not a {mime}")
-        for output in cell.get("outputs", []) or []:
-            for mime, payload in (output.get("data") or {}).items():
-                if mime not in NOTEBOOK_OUTPUT_TYPES:
-                    problems.append(f"{where} has an output of type {mime}")
-                elif mime in _IMAGE_MAGIC and image_bytes(mime, payload) is None:
-                    problems.append(f"{where} has an image output that is not a {mime}")
-    return problems
-
-
-def _validate_notebook(path: str, data: bytes) -> None:
-    import nbformat
-
-    text = _utf8_text(path, data, "notebook")
-    bad = _refuse(
-        f"{path} is not a valid Jupyter notebook (nbformat 4).",
-        "save it from JupyterLab (File > Save) and try again",
-    )
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        raise bad from None
-    if not isinstance(raw, dict) or raw.get("nbformat") != 4:
-        raise bad
-    try:
-        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
-        nbformat.validate(nb)
-    except Exception:  # nbformat raises several unrelated types for broken notebooks
-        raise bad from None
-    problems = notebook_problems(raw)
-    if problems:
-        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
-        raise _refuse(
-            f"{path} carries content that can hold data files: {shown}.",
-            "clear those outputs (or remove the attachments) and save the notebook again; "
-            "export tables as CSV instead",
-        )
-
-
-_VALIDATORS = {
-    ".csv": _validate_csv,
-    ".xlsx": _validate_xlsx,
-    ".png": _validate_png,
-    ".pdf": _validate_pdf,
-    ".txt": _validate_text,
-    ".md": _validate_text,
-    ".ipynb": _validate_notebook,
-}

@@ -53,7 +53,8 @@ from markdown_it.utils import EnvType, OptionsDict
 
 from trenv.airlock.checks.grid import csv_rows, xlsx_sheets
 from trenv.airlock.checks.models import FileCheck
-from trenv.airlock.intake import FrozenFile, image_bytes
+from trenv.airlock.formats.notebook import image_bytes
+from trenv.airlock.intake import FrozenFile
 from trenv.judge.image import ImageRefused, coarse_preview_png
 from trenv.judge.text import (
     Cut,

@@ -15,15 +15,10 @@ from sqlalchemy.orm import Session
 from trenv import __version__, audit, signing
 from trenv.airlock import permissions as may
 from trenv.airlock.bundle import RECORD_SCHEMA, build_bundle
-from trenv.airlock.service import (
-    content_store,
-    decision_of,
-    facts_of,
-    load_for,
-    move_request,
-    round_files,
-)
+from trenv.airlock.queries import RequestContext, content_store, decision_of, round_files
+from trenv.airlock.service import move_request
 from trenv.airlock.states import Move, next_state
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.disclosure.record import OutputRecord
 from trenv.errors import Conflict, Forbidden
@@ -132,12 +127,13 @@ def disclosure_record(settings: Settings, request: ExportRequest) -> dict[str, A
     }
 
 
-def release(
-    session: Session, settings: Settings, request_id: int, *, actor: str, in_container: bool
-) -> ExportRequest:
+def release(session: Session, settings: Settings, ctx: RequestContext) -> ExportRequest:
     """Build the bundle of an approved request, store it by sha256 and mark it released."""
-    request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_release(who, facts_of(request)):
+    if not ctx.locked:
+        raise RuntimeError("a release needs the request loaded with lock=True")
+    request, who = ctx.request, ctx.actor
+    actor = who.username
+    if not may.may_release(who, ctx.facts):
         if who.in_container:
             raise Forbidden(
                 "outputs cannot be released into a notebook container.",
@@ -167,7 +163,7 @@ def release(
     audit.record(
         session,
         actor=actor,
-        action="airlock.bundle",
+        action=AuditAction.airlock_bundle,
         object_type="export_request",
         object_id=request.id,
         detail={
@@ -193,7 +189,7 @@ def _signing_key(session: Session, settings: Settings, actor: str) -> signing.Si
         audit.record(
             session,
             actor=actor,
-            action="system.signing_key",
+            action=AuditAction.system_signing_key,
             object_type="system",
             object_id="signing",
             detail={
@@ -205,11 +201,11 @@ def _signing_key(session: Session, settings: Settings, actor: str) -> signing.Si
 
 
 def bundle_for_download(
-    session: Session, settings: Settings, request_id: int, *, actor: str, in_container: bool
+    session: Session, settings: Settings, ctx: RequestContext
 ) -> tuple[str, bytes]:
     """The released zip's file name and bytes, for the requester outside the TRE."""
-    request, who = load_for(session, request_id, actor, in_container=in_container)
-    if not may.may_download(who, facts_of(request)) or request.bundle_sha256 is None:
+    request, who = ctx.request, ctx.actor
+    if not may.may_download(who, ctx.facts) or request.bundle_sha256 is None:
         if who.in_container:
             raise Forbidden(
                 "released outputs cannot be downloaded into a notebook container.",
@@ -222,8 +218,8 @@ def bundle_for_download(
     data = content_store(settings).get(request.bundle_sha256)  # re-verifies the sha256
     audit.record(
         session,
-        actor=actor,
-        action="airlock.download",
+        actor=who.username,
+        action=AuditAction.airlock_download,
         object_type="export_request",
         object_id=request.id,
         detail={"bundle_sha256": request.bundle_sha256},

@@ -1,8 +1,11 @@
-"""The airlock's service layer: every action on an export request, checked and audited.
+"""The airlock's commands: every change to an export request, checked and audited.
 
-The web API, the pages and the CLI call only these functions; each one gathers the facts,
-asks :mod:`trenv.airlock.permissions`, moves the state through :mod:`trenv.airlock.states`
-and writes an audit event in the same transaction.
+The web API, the pages and the CLI change requests only through these functions; each one
+takes the request's :class:`~trenv.airlock.queries.RequestContext` (loaded and locked once
+per transaction by the caller, see :func:`trenv.airlock.queries.load_context`), asks
+:mod:`trenv.airlock.permissions`, moves the state through :mod:`trenv.airlock.states` and
+writes an audit event in the same transaction. What is only read lives in
+:mod:`trenv.airlock.queries`.
 
 Files are frozen when they are added to a request: the server reads them from the
 requester's workspace for the project (never a path the client resolved), refuses anything
@@ -11,66 +14,57 @@ on those bytes. What the checkers see, vote on and release is that frozen copy, 
 workspace changes afterwards. A resubmission starts a new round: the files carry over
 unchanged unless the researcher replaces or removes them, and every round stays in the
 history with its votes.
+
+The commands keep the request's collections (files, votes, history) up to date in memory as
+they add and delete rows, so nothing after them needs to load the request again.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.airlock import permissions as may
-from trenv.airlock.checks import DPLedgerEntry, FileCheck, check_file
-from trenv.airlock.decision import Outcome, Vote, decide
-from trenv.airlock.differencing import EarlierFile, with_differencing
-from trenv.airlock.intake import (
-    FrozenFile,
-    IntakeLimits,
-    read_sidecar,
-    read_workspace_file,
-    sidecar_paths,
+from trenv.airlock.formats import check_file
+from trenv.airlock.intake import IntakeLimits, read_sidecar, read_workspace_file, sidecar_paths
+from trenv.airlock.queries import (
+    RequestContext,
+    actor_for,
+    content_store,
+    dp_ledger_entry,
+    provenance,
+    round_files,
+    round_outcome,
+    working_files,
+    working_round,
 )
-from trenv.airlock.permissions import Actor, RequestFacts
-from trenv.airlock.states import EDITABLE, Move, next_state
-from trenv.airlock.store import ContentStore
+from trenv.airlock.server_differencing import with_server_differencing
+from trenv.airlock.states import Move, next_state
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.disclosure.policy import load_policy
 from trenv.errors import Forbidden, Invalid, NotFound
-from trenv.hub.launch import workspace_dir
-from trenv.registry.projects import get_project, has_been_member, projects_for_user
-from trenv.registry.users import get_user
+from trenv.layout import workspace_dir
+from trenv.registry.projects import get_project, projects_for_user
 from trenv.store.models import (
     Decision,
     ExportRequest,
-    GlobalRole,
-    PrivacySpend,
-    Project,
     RequestFile,
     RequestState,
     RequestTransition,
     ReviewVote,
     utcnow,
 )
-
-MAX_TITLE = 300
+from trenv.wire.airlock import MAX_TITLE
 
 
 @dataclass(frozen=True)
 class FileSpec:
     path: str
     justification: str
-
-
-def content_store(settings: Settings) -> ContentStore:
-    assert settings.airlock_dir is not None
-    return ContentStore(settings.airlock_dir)
 
 
 def intake_limits(settings: Settings) -> IntakeLimits:
@@ -80,79 +74,11 @@ def intake_limits(settings: Settings) -> IntakeLimits:
     )
 
 
-# --- facts ------------------------------------------------------------------------------
-
-
-def actor_for(
-    session: Session, username: str, project: Project, *, in_container: bool = False
-) -> Actor:
-    user = get_user(session, username)
-    if not user.active:
-        raise Forbidden(f"user {username!r} is deactivated.", "Ask an administrator.")
-    roles = user.roles
-    return Actor(
-        username=username,
-        is_checker=GlobalRole.checker in roles,
-        is_admin=GlobalRole.admin in roles,
-        project_member=has_been_member(session, project, username),
-        in_container=in_container,
-    )
-
-
-def facts_of(request: ExportRequest) -> RequestFacts:
-    return RequestFacts(
-        requester=request.requester,
-        state=request.state,
-        has_files=bool(working_files(request)),
-        project_active=request.project.is_active(),
-    )
-
-
-def get_request(session: Session, request_id: int, *, lock: bool = False) -> ExportRequest:
-    query = select(ExportRequest).where(ExportRequest.id == request_id)
-    if lock:
-        query = query.with_for_update()
-    request = session.scalar(query)
-    if request is None:
-        raise NotFound(f"no export request {request_id}.", "See the list of your requests.")
-    return request
-
-
-def load_for(
-    session: Session,
-    request_id: int,
-    username: str,
-    *,
-    in_container: bool = False,
-    lock: bool = False,
-) -> tuple[ExportRequest, Actor]:
-    """The request and the caller's facts; a caller who may not see it gets NotFound."""
-    request = get_request(session, request_id, lock=lock)
-    actor = actor_for(session, username, request.project, in_container=in_container)
-    if not may.may_view(actor, facts_of(request)):
-        # Not Forbidden: whether a request of another project exists is itself not shown.
-        raise NotFound(f"no export request {request_id}.", "See the list of your requests.")
-    return request, actor
-
-
-def working_round(request: ExportRequest) -> int:
-    """The round whose files are current: the next one while the request is editable."""
-    return request.round + 1 if request.state in EDITABLE else request.round
-
-
-def round_files(request: ExportRequest, round_: int) -> list[RequestFile]:
-    return [f for f in request.files if f.round == round_]
-
-
-def working_files(request: ExportRequest) -> list[RequestFile]:
-    files = round_files(request, working_round(request))
-    if not files and request.state == RequestState.changes_requested:
-        return round_files(request, request.round)  # not yet edited: the last round's
-    return files
-
-
-def round_votes(request: ExportRequest, round_: int) -> list[ReviewVote]:
-    return [v for v in request.votes if v.round == round_]
+def _changing(ctx: RequestContext) -> ExportRequest:
+    """The request of ``ctx``; a command changes only a request its transaction has locked."""
+    if not ctx.locked:
+        raise RuntimeError("an airlock command needs the request loaded with lock=True")
+    return ctx.request
 
 
 # --- creating and editing ---------------------------------------------------------------
@@ -168,7 +94,7 @@ def create_request(
     files: Sequence[FileSpec] = (),
     submit_now: bool = False,
     in_container: bool = False,
-) -> ExportRequest:
+) -> RequestContext:
     """A new draft (optionally with files, optionally submitted in the same transaction)."""
     proj = get_project(session, project)
     who = actor_for(session, actor, proj, in_container=in_container)
@@ -181,7 +107,7 @@ def create_request(
     title = title.strip()
     if not title or len(title) > MAX_TITLE:
         raise Invalid(
-            "the request needs a title of 1 to 300 characters.",
+            f"the request needs a title of 1 to {MAX_TITLE} characters.",
             "Say in a few words what the outputs are, e.g. 'Reoffending by offence type'.",
         )
     policy = load_policy(proj.policy_profile)
@@ -201,24 +127,18 @@ def create_request(
     audit.record(
         session,
         actor=actor,
-        action="airlock.request.create",
+        action=AuditAction.airlock_request_create,
         object_type="export_request",
         object_id=request.id,
         detail={"project": project, "title": title},
     )
+    # Made in this transaction, so no other one sees the row before it commits: as locked.
+    ctx = RequestContext(request, who, locked=True)
     for spec in files:
-        add_file(
-            session,
-            settings,
-            request.id,
-            actor=actor,
-            path=spec.path,
-            justification=spec.justification,
-            in_container=in_container,
-        )
+        add_file(session, settings, ctx, path=spec.path, justification=spec.justification)
     if submit_now:
-        submit(session, settings, request.id, actor=actor, in_container=in_container)
-    return request
+        submit(session, settings, ctx)
+    return ctx
 
 
 def _materialise_round(session: Session, request: ExportRequest) -> None:
@@ -229,7 +149,7 @@ def _materialise_round(session: Session, request: ExportRequest) -> None:
     for old in round_files(request, request.round):
         session.add(
             RequestFile(
-                request=request,
+                request=request,  # also appends the copy to request.files
                 round=new_round,
                 path=old.path,
                 sha256=old.sha256,
@@ -244,25 +164,27 @@ def _materialise_round(session: Session, request: ExportRequest) -> None:
             )
         )
     session.flush()
-    session.refresh(request)
+
+
+def _delete_file(session: Session, request: ExportRequest, row: RequestFile) -> None:
+    request.files.remove(row)  # the collection stays true without loading it again
+    session.delete(row)
 
 
 def add_file(
     session: Session,
     settings: Settings,
-    request_id: int,
+    ctx: RequestContext,
     *,
-    actor: str,
     path: str,
     justification: str,
-    in_container: bool = False,
 ) -> RequestFile:
     """Freeze ``path`` from the requester's workspace into the request (replacing a file of
     the same path in the current round) and check it."""
-    request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_edit(who, facts_of(request)):
+    request = _changing(ctx)
+    if not may.may_edit(ctx.actor, ctx.facts):
         raise Forbidden(
-            f"request {request_id} cannot be changed now ({request.state.value}).",
+            f"request {request.id} cannot be changed now ({request.state.value}).",
             "Files can be added by the requester to a draft or after changes were requested.",
         )
     justification = justification.strip()
@@ -305,8 +227,8 @@ def add_file(
     dp_sha = store.put(dp_output) if dp_output is not None else None
     for old in current:
         if old.path == frozen.path:
-            session.delete(old)
-    session.flush()
+            _delete_file(session, request, old)
+    session.flush()  # the replaced row goes before its successor takes its (round, path)
     row = RequestFile(
         request=request,
         round=working_round(request),
@@ -326,8 +248,8 @@ def add_file(
     session.flush()
     audit.record(
         session,
-        actor=actor,
-        action="airlock.file.add",
+        actor=ctx.actor.username,
+        action=AuditAction.airlock_file_add,
         object_type="export_request",
         object_id=request.id,
         detail={
@@ -344,101 +266,32 @@ def add_file(
             ),
         },
     )
-    session.refresh(request)
     return row
 
 
-def remove_file(
-    session: Session, settings: Settings, request_id: int, *, actor: str, path: str
-) -> None:
-    request, who = load_for(session, request_id, actor, lock=True)
-    if not may.may_edit(who, facts_of(request)):
+def remove_file(session: Session, ctx: RequestContext, *, path: str) -> None:
+    request = _changing(ctx)
+    if not may.may_edit(ctx.actor, ctx.facts):
         raise Forbidden(
-            f"request {request_id} cannot be changed now ({request.state.value}).",
+            f"request {request.id} cannot be changed now ({request.state.value}).",
             "Files can be removed by the requester from a draft or after changes were requested.",
         )
     _materialise_round(session, request)
     matches = [f for f in working_files(request) if f.path == path]
     if not matches:
-        raise NotFound(f"{path} is not part of request {request_id}.")
+        raise NotFound(f"{path} is not part of request {request.id}.")
     for row in matches:
-        session.delete(row)
+        _delete_file(session, request, row)
     request.updated_at = utcnow()
     audit.record(
         session,
-        actor=actor,
-        action="airlock.file.remove",
+        actor=ctx.actor.username,
+        action=AuditAction.airlock_file_remove,
         object_type="export_request",
         object_id=request.id,
         detail={"path": path},
     )
     session.flush()
-    session.refresh(request)
-
-
-def with_server_differencing(
-    session: Session,
-    settings: Settings,
-    request: ExportRequest,
-    frozen: FrozenFile,
-    record_bytes: bytes | None,
-    check: FileCheck,
-) -> FileCheck:
-    """Add the server's own differencing verdicts (:mod:`trenv.airlock.differencing`):
-    does this table, with the project's earlier tables, pin down a suppressed cell or
-    isolate a few people? The notebook's verdict only covers what it saw in the
-    workspace; the server sees every table the project released or asks to release."""
-    if record_bytes is None and frozen.kind not in ("table", "spreadsheet"):
-        return check
-    store = content_store(settings)
-    earlier = [
-        EarlierFile(
-            name=f"{f.path} (request {f.request_id})",
-            kind=f.kind,
-            header_rows=int((f.checks or {}).get("header_rows", 1)),
-            read=lambda sha=f.sha256: store.get(sha),
-            read_record=(lambda sha=f.record_sha256: store.get(sha)) if f.record_sha256 else None,
-        )
-        for f in earlier_files(session, request, exclude_path=frozen.path)
-    ]
-    return with_differencing(
-        check,
-        path=frozen.path,
-        kind=frozen.kind,
-        data=frozen.data,
-        record=record_bytes,
-        earlier=earlier,
-        policy=request.policy,
-    )
-
-
-def earlier_files(
-    session: Session, request: ExportRequest, *, exclude_path: str
-) -> list[RequestFile]:
-    """The files a new file of ``request`` is compared with, oldest request first: the
-    approved files of the project's released requests, the current files of its other open
-    requests (a checker could approve both; of an approved request only its approved
-    files), and this request's other files. Rejected and withdrawn requests never leave."""
-    query = (
-        select(ExportRequest)
-        .where(
-            ExportRequest.project_id == request.project_id,
-            ExportRequest.id != request.id,
-            ExportRequest.state.not_in([RequestState.rejected, RequestState.withdrawn]),
-        )
-        .order_by(ExportRequest.id)
-    )
-    files: list[RequestFile] = []
-    for other in session.scalars(query):
-        if other.state in (RequestState.released, RequestState.approved):
-            outcome = decision_of(other)
-            files += [
-                f for f in round_files(other, other.round) if outcome.get(f.id) == Decision.approve
-            ]
-        else:
-            files += working_files(other)
-    files += [f for f in working_files(request) if f.path != exclude_path]
-    return files
 
 
 # --- moving the request -----------------------------------------------------------------
@@ -464,49 +317,22 @@ def move_request(
     audit.record(
         session,
         actor=actor,
-        action=f"airlock.request.{move.value}",
+        action=AuditAction(f"airlock.request.{move.value}"),
         object_type="export_request",
         object_id=request.id,
         detail={"from": before.value, "to": after.value, "round": request.round},
     )
 
 
-def provenance(settings: Settings, project: Project) -> dict[str, Any]:
-    """What makes the outputs reproducible: the image and the exact data versions."""
-    assert settings.projects_dir is not None
-    manifest_path = settings.projects_dir / project.slug / "data" / "manifest.json"
-    datasets: list[dict[str, Any]] = []
-    published_at = None
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        published_at = manifest.get("published_at")
-        datasets = [
-            {k: entry.get(k) for k in ("dataset", "version", "file", "sha256", "rows")}
-            for entry in manifest.get("datasets", [])
-        ]
-    image = project.image
-    return {
-        "image": None if image is None else {"reference": image.reference, "digest": image.digest},
-        "published_at": published_at,
-        "datasets": datasets,
-    }
-
-
 def submit(
-    session: Session,
-    settings: Settings,
-    request_id: int,
-    *,
-    actor: str,
-    in_container: bool = False,
-    comment: str = "",
+    session: Session, settings: Settings, ctx: RequestContext, *, comment: str = ""
 ) -> ExportRequest:
     """Submit a draft, or resubmit after changes were requested (a new round)."""
-    request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    facts = facts_of(request)
+    request, who = _changing(ctx), ctx.actor
+    facts = ctx.facts
     if request.state == RequestState.changes_requested:
         if not may.may_resubmit(who, facts):
-            raise Forbidden(f"{actor!r} cannot resubmit request {request_id}.")
+            raise Forbidden(f"{who.username!r} cannot resubmit request {request.id}.")
         _materialise_round(session, request)
         move = Move.resubmit
     else:
@@ -515,25 +341,23 @@ def submit(
                 raise Invalid("the request has no files.", "Add at least one file first.")
             if request.state != RequestState.draft:
                 next_state(request.state, Move.submit)  # raises the state's own message
-            raise Forbidden(f"{actor!r} cannot submit request {request_id}.")
+            raise Forbidden(f"{who.username!r} cannot submit request {request.id}.")
         move = Move.submit
     request.round += 1
     request.submitted_at = utcnow()
     request.provenance = provenance(settings, request.project)
-    move_request(session, request, move, actor=actor, comment=comment)
+    move_request(session, request, move, actor=who.username, comment=comment)
     session.flush()
     return request
 
 
-def withdraw(
-    session: Session, settings: Settings, request_id: int, *, actor: str, comment: str = ""
-) -> ExportRequest:
-    request, who = load_for(session, request_id, actor, lock=True)
-    if not may.may_withdraw(who, facts_of(request)):
-        if request.requester == actor:
+def withdraw(session: Session, ctx: RequestContext, *, comment: str = "") -> ExportRequest:
+    request, who = _changing(ctx), ctx.actor
+    if not may.may_withdraw(who, ctx.facts):
+        if request.requester == who.username:
             next_state(request.state, Move.withdraw)
-        raise Forbidden(f"only the requester can withdraw request {request_id}.")
-    move_request(session, request, Move.withdraw, actor=actor, comment=comment)
+        raise Forbidden(f"only the requester can withdraw request {request.id}.")
+    move_request(session, request, Move.withdraw, actor=who.username, comment=comment)
     return request
 
 
@@ -542,18 +366,15 @@ def withdraw(
 
 def vote(
     session: Session,
-    settings: Settings,
-    request_id: int,
+    ctx: RequestContext,
     *,
-    actor: str,
     file_id: int,
     decision: Decision,
     comment: str = "",
-    in_container: bool = False,
 ) -> ExportRequest:
     """One checker's vote on one file; decides the round when enough checkers are done."""
-    request, who = load_for(session, request_id, actor, in_container=in_container, lock=True)
-    if not may.may_review(who, facts_of(request)):
+    request, who = _changing(ctx), ctx.actor
+    if not may.may_review(who, ctx.facts):
         if who.username == request.requester:
             raise Forbidden("you cannot review your own request.", "Another checker must.")
         if who.project_member:
@@ -586,13 +407,13 @@ def vote(
             "Explain why the output is safe despite the failed check.",
         )
     if request.state in (RequestState.submitted, RequestState.resubmitted):
-        move_request(session, request, Move.start_review, actor=actor)
+        move_request(session, request, Move.start_review, actor=who.username)
     session.add(
         ReviewVote(
-            request=request,
+            request=request,  # also appends the vote to request.votes, which decide() reads
             file_id=file_id,
             round=request.round,
-            checker=actor,
+            checker=who.username,
             decision=decision,
             comment=comment,
         )
@@ -600,8 +421,8 @@ def vote(
     session.flush()
     audit.record(
         session,
-        actor=actor,
-        action="airlock.vote",
+        actor=who.username,
+        action=AuditAction.airlock_vote,
         object_type="export_request",
         object_id=request.id,
         detail={
@@ -611,7 +432,6 @@ def vote(
             "round": request.round,
         },
     )
-    session.refresh(request)
     outcome = round_outcome(request)
     if outcome.move is not None:
         request.decided_at = utcnow()
@@ -619,119 +439,7 @@ def vote(
             session,
             request,
             outcome.move,
-            actor=actor,
+            actor=who.username,
             comment=f"decided by {', '.join(outcome.reviewers)}",
         )
     return request
-
-
-def votes_of(request: ExportRequest, round_: int) -> list[Vote]:
-    """The round's votes as the decision rule reads them, oldest first."""
-    return [Vote(v.file_id, v.checker, v.decision, v.comment) for v in round_votes(request, round_)]
-
-
-def round_outcome(request: ExportRequest) -> Outcome:
-    """The decision rule applied to the request's latest round."""
-    file_ids = [f.id for f in round_files(request, request.round)]
-    return decide(file_ids, votes_of(request, request.round), request.approvals_required)
-
-
-def decision_of(request: ExportRequest) -> dict[int, Decision | None]:
-    """Per-file outcome of the request's latest round (None while undecided)."""
-    return round_outcome(request).files
-
-
-# --- lists ------------------------------------------------------------------------------
-
-
-def queue(
-    session: Session,
-    *,
-    checker: str,
-    project: str | None = None,
-    states: Sequence[RequestState] = (
-        RequestState.submitted,
-        RequestState.resubmitted,
-        RequestState.in_review,
-    ),
-    older_than: dt.timedelta | None = None,
-) -> list[ExportRequest]:
-    """Requests waiting for review that ``checker`` may review, oldest submission first."""
-    query = select(ExportRequest).where(ExportRequest.state.in_(list(states)))
-    if project:
-        query = query.join(Project).where(Project.slug == project)
-    query = query.order_by(ExportRequest.submitted_at, ExportRequest.id)
-    out = []
-    cutoff = utcnow() - older_than if older_than else None
-    for request in session.scalars(query):
-        who = actor_for(session, checker, request.project)
-        if not (who.is_checker or who.is_admin) or who.project_member:
-            continue
-        if request.requester == checker:
-            continue
-        if cutoff and request.submitted_at and _aware(request.submitted_at) > cutoff:
-            continue
-        out.append(request)
-    return out
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they are stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def requests_of(session: Session, username: str, project: str | None = None) -> list[ExportRequest]:
-    """The requests of the projects ``username`` belongs to, newest first."""
-    user = get_user(session, username)
-    slugs = [m.project.slug for m in user.memberships]
-    if project is not None:
-        slugs = [s for s in slugs if s == project]
-    if not slugs:
-        return []
-    query = (
-        select(ExportRequest)
-        .join(Project)
-        .where(Project.slug.in_(slugs))
-        .order_by(ExportRequest.id.desc())
-    )
-    return list(session.scalars(query))
-
-
-def released_for_project(session: Session, project: Project) -> list[ExportRequest]:
-    query = (
-        select(ExportRequest)
-        .where(
-            ExportRequest.project_id == project.id,
-            ExportRequest.state == RequestState.released,
-        )
-        .order_by(ExportRequest.released_at.desc())
-    )
-    return list(session.scalars(query))
-
-
-# --- DP ledger --------------------------------------------------------------------------
-
-
-def dp_ledger_entry(session: Session, spend_id: int) -> DPLedgerEntry | None:
-    spend = session.get(PrivacySpend, spend_id)
-    if spend is None:
-        return None
-    from trenv.privacy.ledger import from_micro
-
-    return DPLedgerEntry(
-        spend_id=spend.id,
-        project=session.get(Project, spend.budget.project_id).slug,  # type: ignore[union-attr]
-        dataset=spend.budget.dataset,
-        state=spend.state.value,
-        plan_hash=spend.plan_hash,
-        rho=from_micro(spend.amount_micro),
-        release=spend.release,
-    )
-
-
-def frozen_bytes(settings: Settings, sha256: str) -> bytes:
-    return content_store(settings).get(sha256)
-
-
-def frozen_path(settings: Settings, sha256: str) -> Path:
-    return content_store(settings).path(sha256)

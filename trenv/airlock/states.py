@@ -70,10 +70,6 @@ def next_state(state: RequestState, move: Move) -> RequestState:
         ) from None
 
 
-def moves_from(state: RequestState) -> list[Move]:
-    return [m for (s, m) in TRANSITIONS if s == state]
-
-
 def _past(move: Move) -> str:
     return {
         Move.submit: "submitted",

@@ -10,7 +10,6 @@ in ``GROUPS`` (not ``app.add_typer``), and keep heavy imports out of ``cli/commo
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -20,13 +19,13 @@ from typer.main import get_group_from_info
 from typer.models import TyperInfo
 
 from trenv import __version__
+from trenv.audit_actions import AuditAction
 from trenv.cli.common import (
     EXIT_USER_ERROR,
     fail,
     ok,
     session_scope,
     state,
-    user_errors,
 )
 from trenv.config import get_settings
 
@@ -43,7 +42,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "grant": ("trenv.cli.data_catalogue", "grant_app"),
     "image": ("trenv.cli.data_catalogue", "image_app"),
     "audit": ("trenv.cli.audit", "audit_app"),
-    "demo": ("trenv.cli", "demo_app"),
+    "demo": ("trenv.cli.demo", "demo_app"),
     "hub": ("trenv.cli.hub", "hub_app"),
     "budget": ("trenv.cli.budget", "budget_app"),
     "airlock": ("trenv.cli.airlock", "airlock_app"),
@@ -54,6 +53,7 @@ GROUPS: dict[str, tuple[str, str]] = {
 GROUP_EXTRAS: dict[str, list[tuple[str, str, str]]] = {
     "image": [("trenv.cli.hub", "image_build", "build")],
     "project": [("trenv.cli.data", "project_close", "close")],
+    "data": [("trenv.cli.demo", "data_synth", "synth")],  # the generator is demo code
 }
 
 
@@ -116,7 +116,6 @@ app = typer.Typer(
     cls=LazyGroup,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-demo_app = typer.Typer(help="The demo installation.", no_args_is_help=True)
 
 
 @app.callback()
@@ -165,7 +164,7 @@ def init(
                 audit.record(
                     session,
                     actor=state.acting(),
-                    action="system.init",
+                    action=AuditAction.system_init,
                     object_type="system",
                     object_id="trenv",
                     detail=detail | ({"signing_key": signer} if created else {}),
@@ -174,7 +173,7 @@ def init(
                 audit.record(
                     session,
                     actor=state.acting(),
-                    action="system.signing_key",
+                    action=AuditAction.system_signing_key,
                     object_type="system",
                     object_id="signing",
                     detail=signer,
@@ -201,96 +200,6 @@ def db_current() -> None:
     from trenv.store import current_revision
 
     typer.echo(current_revision(state.settings) or "empty")
-
-
-@demo_app.command("seed")
-def demo_seed() -> None:
-    """Create the demo people, suppliers and project (safe to run again)."""
-    from trenv import demo
-
-    with session_scope() as session:
-        created = demo.seed(session)
-    ok("demo registry ready" + (f": created {', '.join(created)}" if created else " (no changes)"))
-
-
-@demo_app.command("logins")
-def demo_logins() -> None:
-    """Give the demo users passwords and TOTP secrets (kept in TRENV_HOME/credentials.json)."""
-    from trenv import demo
-    from trenv.cli.hub import operator_token
-    from trenv.hub.process import public_url
-
-    settings = state.settings
-    path = settings.home / "credentials.json"
-    with session_scope() as session:
-        logins = demo.provision_logins(session, path)
-    logins["hub"] = {
-        "url": public_url(settings),
-        "api_url": f"{public_url(settings)}/hub/api",
-        "operator_api_token": operator_token(settings),
-    }
-    path.write_text(json.dumps(logins, indent=2))
-    ok(f"{len(logins['users'])} demo logins and the hub API token in {path}")
-
-
-@demo_app.command("image")
-def demo_image(
-    tag: str = typer.Option("demo", "--tag"),
-) -> None:
-    """Build the notebook image, approve it as the demo admin and assign it to the project."""
-    from trenv import demo
-    from trenv.cli.hub import build_with_progress
-
-    built = build_with_progress("notebook", tag=tag)
-    with session_scope() as session:
-        demo.use_image(session, built.reference, built.digest, built.labels)
-    ok(f"project {demo.PROJECT} runs on {built.reference} ({built.digest[:19]}…)")
-
-
-@demo_app.command("data")
-def demo_data_cmd(
-    persons: int = typer.Option(200_000, "--persons", help="Size of the synthetic population."),
-) -> None:
-    """Synthesise, ingest, link, grant (steward + controller), budget and publish the demo
-    project's data (safe to run again)."""
-    from trenv import demo, demo_data
-
-    with user_errors():
-        prepared = demo_data.prepare(state.settings, demo.PROJECT, persons=persons)
-    done = "; ".join(prepared.created) or "no changes"
-    ok(f"{demo.PROJECT} has {', '.join(prepared.datasets)} published ({done})")
-
-
-@demo_app.command("notebooks")
-def demo_notebooks_cmd() -> None:
-    """Copy the research notebooks into rosa's workspace of the demo project."""
-    from trenv import demo
-    from trenv.demo_notebooks import copy_to_workspace
-
-    copied = copy_to_workspace(state.settings, demo.PROJECT, "rosa")
-    ok(f"notebooks in rosa's workspace ({len(copied)} copied, the others were there)")
-
-
-@demo_app.command("request")
-def demo_request_cmd() -> None:
-    """Make sure an export request of rosa's waits for the checkers: run notebook 1 in her
-    own server (spawned through the running hub's API) unless one already waits."""
-    from trenv import demo
-    from trenv.cli.hub import operator_token
-    from trenv.demo_notebooks import HubOperator, ensure_waiting_request
-    from trenv.hub.process import public_url
-    from trenv.images.engine import ensure_engine
-
-    settings = state.settings
-    hub = HubOperator(public_url(settings), operator_token(settings))
-    with user_errors():
-        request_id, created = ensure_waiting_request(
-            settings, hub, ensure_engine(), demo.PROJECT, "rosa"
-        )
-    ok(
-        f"export request #{request_id} waits in the checkers' queue"
-        + ("" if created else " (already there)")
-    )
 
 
 def main() -> None:

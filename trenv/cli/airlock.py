@@ -28,7 +28,7 @@ def airlock_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Export requests, newest first, with their state and round."""
-    from trenv.airlock.service import working_files
+    from trenv.airlock.queries import working_files
     from trenv.registry.projects import get_project
     from trenv.store.models import ExportRequest
 

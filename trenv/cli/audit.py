@@ -16,6 +16,7 @@ import typer
 
 from trenv import audit, signing
 from trenv.airlock.bundle import check_bundle
+from trenv.audit_actions import AuditAction
 from trenv.cli.common import (
     JsonOption,
     err_console,
@@ -188,7 +189,7 @@ def anchor_export(
         event = audit.record(
             session,
             actor=state.acting(),
-            action="audit.anchor_export",
+            action=AuditAction.audit_anchor_export,
             object_type="audit",
             object_id="anchor",
             detail={"path": str(path.absolute()), "signer": key.identity.fingerprint},

@@ -1,7 +1,9 @@
-"""`trenv data ...` (synthetic data, ingest, linkage, publication) and `trenv project close`.
+"""`trenv data ...` (ingest, linkage, publication) and `trenv project close`.
 
 The rules and the bookkeeping live in trenv.vault.service; these commands parse options,
 draw progress bars (on stderr, so --json output stays clean) and print results.
+`trenv data synth` is demo code: it lives in trenv/cli/demo.py and joins this group
+through ``GROUP_EXTRAS``.
 """
 
 from __future__ import annotations
@@ -20,37 +22,13 @@ from trenv.cli.common import (
     state,
     user_errors,
 )
-from trenv.errors import Invalid
 from trenv.vault import service
 from trenv.vault.progress import rich_progress
-from trenv.vault.synth import SynthConfig, generate
 from trenv.vault.validate import ValidationReport
 
 data_app = typer.Typer(
     help="The data vault: synthetic data, ingest, linkage and publication.", no_args_is_help=True
 )
-
-
-@data_app.command("synth")
-def data_synth(
-    out_dir: Path = typer.Argument(..., help="Directory for the CSV and Parquet files."),
-    persons: int = typer.Option(..., "--persons", help="Size of the synthetic population."),
-    seed: int = typer.Option(0, "--seed", help="Same seed and size give identical files."),
-) -> None:
-    """Write synthetic extracts of all seven sources plus their linkage ground truth."""
-    with user_errors():
-        try:
-            config = SynthConfig(persons=persons, seed=seed)
-        except ValueError as error:
-            raise Invalid(f"{error}.", "Pass --persons between 1 and 50000000.") from None
-    with rich_progress(err_console) as hook:
-        result = generate(out_dir, config, progress=hook)
-    print_table(
-        "Synthetic sources",
-        ["source", "rows", "files"],
-        [[n, result.rows[n], ", ".join(p.name for p in f)] for n, f in result.files.items()],
-    )
-    ok(f"synthetic data in {out_dir} (ground truth: {result.ground_truth})")
 
 
 def _print_problems(report: ValidationReport) -> None:

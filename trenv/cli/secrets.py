@@ -7,6 +7,7 @@ import os
 import typer
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.cli.common import ok, session_scope, state
 from trenv.store import secrets
 
@@ -25,7 +26,7 @@ def rotate() -> None:
         audit.record(
             session,
             actor=state.acting(),
-            action="system.secrets.rotate",
+            action=AuditAction.system_secrets_rotate,
             object_type="system",
             object_id="secrets",
             detail={"secrets": count},

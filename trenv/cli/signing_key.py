@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from trenv import audit, signing
+from trenv.audit_actions import AuditAction
 from trenv.cli.common import JsonOption, fail, ok, print_json, print_table, session_scope, state
 
 signing_app = typer.Typer(
@@ -52,7 +53,7 @@ def rotate() -> None:
         audit.record(
             session,
             actor=state.acting(),
-            action="system.signing_key.rotate",
+            action=AuditAction.system_signing_key_rotate,
             object_type="system",
             object_id="signing",
             detail={

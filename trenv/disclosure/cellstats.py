@@ -115,13 +115,6 @@ def _spans(n: int, start: int = 0) -> Iterator[tuple[int, int]]:
         yield lo, min(lo + CHUNK, n)
 
 
-def _runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start index of every run of equal values in a sorted (non-empty) array, and the
-    run number of every position."""
-    bounds = _boundaries(sorted_key)
-    return np.flatnonzero(bounds), _codes(bounds)
-
-
 def _polars() -> ModuleType | None:
     """polars if installed (an optional dependency of trenv), imported on first need."""
     try:

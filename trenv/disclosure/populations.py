@@ -8,8 +8,9 @@ inconsistent")``. Tables that contradict each other cannot describe the same peo
 combining them tells an attacker nothing; the new table is then checked against the
 largest group of earlier tables (newest first) that is consistent with it.
 
-Used by the notebook (``trenv.lab.ledger``) and the airlock (``trenv.airlock.service``), so
-both see the same verdict. Depends on ``trenv.disclosure`` only.
+Used by the notebook (``trenv.lab.ledger``) and the airlock
+(``trenv.airlock.server_differencing``), so both see the same verdict. Depends on
+``trenv.disclosure`` only.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from trenv import layout
 from trenv.config import Settings
 from trenv.hub import roles
 from trenv.hub.network import NetworkSpec, ensure_network, gateway_of
@@ -29,7 +30,7 @@ def network_spec(settings: Settings) -> NetworkSpec:
 
 
 def hub_state_dir(settings: Settings) -> Any:
-    path = settings.home / "hub"
+    path = layout.hub_state_dir(settings)
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
     return path

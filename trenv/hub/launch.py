@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 from trenv.config import Settings
 from trenv.errors import Forbidden, Invalid
 from trenv.hub.account import ContainerAccount
+from trenv.layout import project_data_dir, unpublished_dir, workspace_dir
 from trenv.registry.grants import effective_grants
 from trenv.registry.projects import find_membership, get_project
 from trenv.registry.users import get_user
 from trenv.store.models import Project
+from trenv.vault.manifest import Manifest, read_manifest_at
 
 DATA_MOUNT = "/data"
 WORKSPACE_MOUNT = "/home/jovyan/work"
@@ -41,23 +43,6 @@ class LaunchPlan:
     # whole view is withheld until the vault publishes again.
     withheld: list[str] = field(default_factory=list)
     policy: str = "trenv-default"  # the project's disclosure profile, for trenv.lab's checks
-
-
-def project_data_dir(settings: Settings, slug: str) -> Path:
-    """The vault publishes the project's view behind this symlink (trenv/vault/publish.py)."""
-    assert settings.projects_dir is not None
-    return settings.projects_dir / slug / "data"
-
-
-def unpublished_dir(settings: Settings, slug: str) -> Path:
-    """An empty read-only directory mounted while nothing is published for the project."""
-    assert settings.projects_dir is not None
-    return settings.projects_dir / slug / "unpublished"
-
-
-def workspace_dir(settings: Settings, slug: str, username: str) -> Path:
-    assert settings.workspaces_dir is not None
-    return settings.workspaces_dir / slug / username
 
 
 def plan_launch(
@@ -91,10 +76,10 @@ def plan_launch(
             "An administrator must approve it or move the project to an approved image.",
         )
     data = project_data_dir(settings, project)
-    if not data.exists():
-        data = unpublished_dir(settings, project)
-    withheld = _ungranted(session, project, data, today)
-    if withheld:
+    # A view trenv cannot describe (no readable manifest) is never mounted.
+    manifest = read_manifest_at(data)
+    withheld = [] if manifest is None else _ungranted(session, project, manifest, today)
+    if manifest is None or withheld:
         data = unpublished_dir(settings, project)
     return LaunchPlan(
         username=username,
@@ -103,32 +88,33 @@ def plan_launch(
         image_digest=image.digest,
         data_dir=data,
         workspace_dir=workspace_dir(settings, project, username),
-        datasets=_published_datasets(data),
+        datasets=[] if manifest is None or withheld else manifest.references(),
         policy=proj.policy_profile,
         withheld=withheld,
     )
 
 
-def _ungranted(session: Session, project: str, data_dir: Path, today: dt.date | None) -> list[str]:
+def _ungranted(
+    session: Session, project: str, manifest: Manifest, today: dt.date | None
+) -> list[str]:
     """Datasets (or columns) in the published view that no effective grant covers now.
 
     A revocation takes effect in the registry at once but the view changes only when the
     vault publishes again; checking here means the next server never mounts revoked data."""
     grants = {g.dataset.reference: g for g in effective_grants(session, project, today)}
-    entries = _manifest_entries(data_dir)
     ungranted = []
-    for entry in entries:
-        reference = f"{entry.get('dataset')}@{entry.get('version')}"
+    for entry in manifest.datasets:
+        reference = entry.reference
         grant = grants.get(reference)
         if grant is None:
             ungranted.append(reference)
             continue
         allowed = grant.columns
-        shown = entry.get("columns") or []
+        shown = entry.columns
         extra_columns = allowed is not None and not set(shown) <= set(allowed)
         # Published under other column rules (drop, coarsen) than the grant now has, e.g.
         # revoked and granted again more strictly: withheld until the vault publishes again.
-        other_rules = _rules(entry.get("column_rules")) != _rules(grant.column_rules)
+        other_rules = _rules(entry.column_rules) != _rules(grant.column_rules)
         if extra_columns or other_rules:
             ungranted.append(reference)
     return sorted(ungranted)
@@ -146,19 +132,6 @@ def _inactive_reason(project: Project, today: dt.date | None) -> str:
     if today > project.end_date:
         return f"ended on {project.end_date}"
     return f"starts on {project.start_date}"
-
-
-def _manifest_entries(data_dir: Path) -> list[dict[str, Any]]:
-    manifest = data_dir / "manifest.json"
-    try:
-        entries = json.loads(manifest.read_text()).get("datasets", [])
-    except (FileNotFoundError, NotADirectoryError, ValueError):
-        return []
-    return [e for e in entries if isinstance(e, dict)]
-
-
-def _published_datasets(data_dir: Path) -> list[str]:
-    return sorted(f"{e.get('dataset')}@{e.get('version')}" for e in _manifest_entries(data_dir))
 
 
 def prepare_directories(plan: LaunchPlan, account: ContainerAccount) -> None:

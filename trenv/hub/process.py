@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 from trenv.config import Settings
 from trenv.errors import Invalid
@@ -83,11 +83,10 @@ def start_hub(settings: Settings, *, operator_token: str, timeout: float = 90) -
                 f"See its log: {log_file(settings)}",
             )
         try:
-            with urllib.request.urlopen(api, timeout=2) as reply:
-                if reply.status == 200:
-                    return process.pid
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            if httpx.get(api, timeout=2).status_code == 200:
+                return process.pid
+        except httpx.HTTPError:
+            pass  # not listening yet
         time.sleep(0.3)
     stop_hub(settings)
     raise Invalid(f"the hub did not answer within {timeout:.0f} s.", f"See {log_file(settings)}")

@@ -6,6 +6,9 @@ import subprocess
 from pathlib import Path
 
 import docker
+
+# Not an HTTP client of ours (trenv's is httpx): docker-py is built on requests and lets its
+# connection errors through unwrapped, so catching them needs requests' exception class.
 import requests
 from docker.errors import DockerException
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trenv import layout
 from trenv.config import Settings, get_settings
 from trenv.images.errors import ImageError
 
@@ -26,7 +27,7 @@ def repo_root() -> Path:
 def cache_dir(settings: Settings | None = None) -> Path:
     """``$TRENV_HOME/cache``: downloads worth keeping between builds."""
     settings = settings or get_settings()
-    return (settings.home / "cache").absolute()
+    return layout.cache_dir(settings)
 
 
 def wheel_cache_dir(settings: Settings | None = None) -> Path:

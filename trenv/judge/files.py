@@ -3,8 +3,8 @@
 The notebook server asks this before a file's content goes to the browser (the contents API,
 trenv.lab.server.guards); the airlock may ask it of a requested file. Pure and bounded: the
 caller reads the first :data:`HEAD_BYTES` of a file and, when the file is no larger than
-``FileLimits.max_read_bytes``, all of it. Nothing outside ``trenv.judge`` is imported, so the
-notebook container and the trenv service share one definition.
+``FileLimits.max_read_bytes``, all of it. Nothing outside ``trenv.judge`` is imported but
+``trenv.identifiers``, so the notebook container and the trenv service share one definition.
 
 The judgement, in order:
 

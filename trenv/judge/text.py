@@ -2,8 +2,8 @@
 
 Used wherever output is about to leave the notebook server for the browser (kernel messages,
 terminal output, contents-API reads) and by the airlock's checks, so that one definition of
-"a table in disguise" or "an encoded file" holds everywhere. No trenv imports: the notebook
-container imports this module too.
+"a table in disguise" or "an encoded file" holds everywhere. The notebook container imports
+this module too, so of trenv it imports only :mod:`trenv.identifiers` (the pseudonym shape).
 
 The measures are deliberately simple and single-pass (regular expressions over the text),
 because they run on every kernel message; :func:`judge_text` turns them into a verdict under
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+
+from trenv.identifiers import PSEUDONYM
 
 # Runs of the base64/base64url/hex alphabet this long are encoded data, not words: an
 # English word, an identifier or a path is shorter, and a pseudonym is 32 hex digits.
@@ -28,10 +30,6 @@ _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
-# The vault writes pseudonyms as 32 lowercase hex digits (trenv.vault.pseudonym; a test holds
-# the two together).
-PSEUDONYM_HEX_CHARS = 32
-_PSEUDONYM = re.compile(rf"(?<![0-9A-Za-z])[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}(?![0-9A-Za-z])")
 _NUMBER = re.compile(r"^[-+(]?\d[\d.,:/%eE+-]*\)?$")
 _DELIMITERS = (",", ";", "\t", "|")
 _HTML_ROW = re.compile(r"<tr[\s>]", re.IGNORECASE)
@@ -111,7 +109,7 @@ def measure(text: str) -> TextMeasure:
         longest_blob=max(runs, default=0),
         table_rows=table_rows(text),
         html_rows=len(_HTML_ROW.findall(text)),
-        pseudonyms=len(_PSEUDONYM.findall(text)),
+        pseudonyms=len(PSEUDONYM.findall(text)),
     )
 
 

@@ -17,55 +17,38 @@ import hashlib
 import html
 import io
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
-import requests
+from pydantic import BaseModel, ValidationError
 
 from trenv.lab import session
+from trenv.lab.api import UNEXPECTED, Api, ApiError, build
+from trenv.wire.dp import BUDGET_PATH, QUERY_PATH, BudgetReport, DPQuery, DPResult
 
 By = Sequence[str] | str | None  # grouping columns (keys from the codebook)
 SIDECAR_SCHEMA = "trenv.dp-output/1"
 TIMEOUT = 600  # seconds: a query over a large table can take a while on the server
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
-class DPError(Exception):
+class DPError(ApiError):
     """The server refused the query; nothing was charged unless it says so."""
 
-    def __init__(self, status: int, problem: str, fix: str | None = None) -> None:
-        self.status, self.problem, self.fix = status, problem, fix
-        super().__init__(f"{problem} {fix}" if fix else problem)
+
+def _api() -> Api:
+    return Api.for_session(timeout=TIMEOUT, error=DPError, caller="tre.dp")
 
 
-def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = os.environ.get("TRENV_API_URL")
-    token = os.environ.get("JUPYTERHUB_API_TOKEN")
-    if not base or not token:
-        raise DPError(
-            0,
-            "the trenv API is not configured in this session.",
-            "tre.dp works inside a trenv notebook server (TRENV_API_URL).",
-        )
-    reply = requests.request(
-        method,
-        f"{base.rstrip('/')}/{path}",
-        json=body,
-        headers={"Authorization": f"token {token}"},
-        timeout=TIMEOUT,
-    )
+def _read(model: type[Answer], data: dict[str, Any]) -> Answer:
+    """An accepted call's answer, read with the wire model the server answers with."""
     try:
-        data = reply.json()
-    except ValueError:
-        data = {"problem": reply.text[:500] or reply.reason}
-    if reply.status_code != 200:
-        raise DPError(reply.status_code, str(data.get("problem")), data.get("fix"))
-    if not isinstance(data, dict):
-        raise DPError(reply.status_code, "unexpected reply from the trenv API.")
-    return data
+        return model.model_validate(data)
+    except ValidationError:
+        raise DPError(200, UNEXPECTED) from None
 
 
 @dataclass(eq=False)
@@ -208,15 +191,18 @@ class DPBudget:
 
 
 def _query(dataset: str, statistic: str, rho: float, by: By, **options: Any) -> DPOutput:
+    api = _api()
     group_by = [by] if isinstance(by, str) else list(by or [])
-    body = {
+    fields = {
         "dataset": dataset,
         "statistic": statistic,
         "rho": rho,
         "group_by": group_by,
         **{k: v for k, v in options.items() if v is not None},
     }
-    return DPOutput(_api("POST", "dp/query", body))
+    query = build(DPQuery, fields, DPError)  # refused as the server would: not sent
+    body = query.model_dump(mode="json", exclude_none=True)
+    return DPOutput(_read(DPResult, api.call("POST", QUERY_PATH, body)).model_dump())
 
 
 def count(dataset: str, by: By = None, *, rho: float, max_contributions: int = 1) -> DPOutput:
@@ -312,8 +298,8 @@ def histogram(
 
 def budget() -> DPBudget:
     """What is left of the project's privacy budgets."""
-    data = _api("GET", "dp/budget")
-    return DPBudget(project=str(data["project"]), budgets=list(data["budgets"]))
+    report = _read(BudgetReport, _api().call("GET", BUDGET_PATH))
+    return DPBudget(project=report.project, budgets=report.budgets)
 
 
 def sidecar(output: DPOutput, name: str, csv: bytes) -> dict[str, Any]:

@@ -11,23 +11,19 @@ This module runs in the container: it must never import trenv.store or hub-side 
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+from trenv.lab.api import Api, ApiError, build
+from trenv.wire.airlock import REQUESTS_PATH, CreateIn
 
 TIMEOUT = 300  # seconds: the server checks every file (LP audits included) before replying
 _COLOURS = {"pass": "#d7f0d7", "review": "#fdf0c8", "fail": "#f8d0d0"}
 
 
-class ExportError(Exception):
+class ExportError(ApiError):
     """The airlock refused the request; nothing was created."""
-
-    def __init__(self, status: int, problem: str, fix: str | None = None) -> None:
-        self.status, self.problem, self.fix = status, problem, fix
-        super().__init__(f"{problem} {fix}" if fix else problem)
 
 
 @dataclass(eq=False)
@@ -74,31 +70,8 @@ class ExportRequest:
         return f"<trenv ExportRequest #{self.id} {self.state}: {self.checks}>"
 
 
-def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = os.environ.get("TRENV_API_URL")
-    token = os.environ.get("JUPYTERHUB_API_TOKEN")
-    if not base or not token:
-        raise ExportError(
-            0,
-            "the trenv API is not configured in this session.",
-            "tre.request_export works inside a trenv notebook server (TRENV_API_URL).",
-        )
-    reply = requests.request(
-        method,
-        f"{base.rstrip('/')}/{path}",
-        json=body,
-        headers={"Authorization": f"token {token}"},
-        timeout=TIMEOUT,
-    )
-    try:
-        data = reply.json()
-    except ValueError:
-        data = {"problem": reply.text[:500] or reply.reason}
-    if reply.status_code not in (200, 201) or not isinstance(data, dict):
-        problem = data.get("problem") if isinstance(data, dict) else data
-        fix = data.get("fix") if isinstance(data, dict) else None
-        raise ExportError(reply.status_code, str(problem), fix)
-    return data
+def _api() -> Api:
+    return Api.for_session(timeout=TIMEOUT, error=ExportError, caller="tre.request_export")
 
 
 def request_export(title: str, files: Mapping[str, str], *, submit: bool = True) -> ExportRequest:
@@ -111,14 +84,16 @@ def request_export(title: str, files: Mapping[str, str], *, submit: bool = True)
     """
     if not files:
         raise ValueError("name at least one file: {'outputs/<name>.csv': 'why it is needed'}")
-    body = {
+    api = _api()
+    fields = {
         "title": title,
         "files": [{"path": p, "justification": j} for p, j in files.items()],
         "submit": submit,
     }
-    return ExportRequest(_api("POST", "airlock/requests", body))
+    request = build(CreateIn, fields, ExportError)  # refused as the server would: not sent
+    return ExportRequest(api.call("POST", REQUESTS_PATH, request.model_dump(exclude={"project"})))
 
 
 def export_request(request_id: int) -> ExportRequest:
     """A request as it stands now (state, checks and, once decided, the checkers' votes)."""
-    return ExportRequest(_api("GET", f"airlock/requests/{int(request_id)}"))
+    return ExportRequest(_api().call("GET", f"{REQUESTS_PATH}/{int(request_id)}"))

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Invalid, NotFound
 from trenv.registry.projects import get_project
 from trenv.store.models import PrivacyBudget, PrivacySpend, SpendState
@@ -119,7 +120,7 @@ def set_budget(
     audit.record(
         session,
         actor=actor,
-        action="privacy.budget.set",
+        action=AuditAction.privacy_budget_set,
         object_type="project",
         object_id=project,
         detail={"dataset": dataset, "rho_total": from_micro(total), "rho_before": before},
@@ -168,7 +169,7 @@ def reserve(
     audit.record(
         session,
         actor=actor,
-        action="privacy.reserve",
+        action=AuditAction.privacy_reserve,
         object_type="privacy_spend",
         object_id=spend.id,
         detail={"project": project, "dataset": dataset, "rho": from_micro(amount),
@@ -197,7 +198,7 @@ def _move(session: Session, spend_id: int, allowed_from: set[SpendState], to: Sp
     audit.record(
         session,
         actor=spend.actor,
-        action=f"privacy.{to.value}",
+        action=AuditAction(f"privacy.{to.value}"),
         object_type="privacy_spend",
         object_id=spend.id,
         detail={"rho": from_micro(spend.amount_micro), "plan_hash": spend.plan_hash},

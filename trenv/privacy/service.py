@@ -22,19 +22,19 @@ Order of work (the ledger's rules, see ledger.py):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.disclosure.policy import PrivacySetting, load_policy
 from trenv.errors import Conflict, Forbidden, Invalid, NotFound, TrenvError
+from trenv.layout import project_data_dir
 from trenv.privacy import ledger
 from trenv.privacy.releases import (
     DEFAULT_DELTA,
@@ -45,51 +45,14 @@ from trenv.privacy.releases import (
     plan_hash,
     release,
 )
-from trenv.privacy.spec import Key, QuerySpec, Statistic, check_against_schema
+from trenv.privacy.spec import Key, QuerySpec, check_against_schema
 from trenv.privacy.workers import Busy, ReleasePool, shared_pool
 from trenv.registry.grants import effective_grants
 from trenv.registry.projects import find_membership, get_project
 from trenv.registry.users import get_user
 from trenv.store.engine import transaction
-
-MANIFEST = "manifest.json"  # written by trenv/vault/publish.py next to the Parquet files
-DATA_LINK = "data"
-
-
-# Strict types: a JSON string ("0.01") or a boolean (true) is refused where a number belongs,
-# never converted. A number is a JSON number with or without a decimal point: JSON has one
-# number type and JavaScript writes 1.0 as 1, so an integer is accepted where a float is
-# expected (rho 1 is rho 1.0); NaN and infinities are refused. Counts (max_contributions)
-# must be integers: 2.0 is refused.
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Name = Annotated[str, Field(strict=True, min_length=1)]
-
-
-class DPQuery(BaseModel):
-    """A DP query as a client sends it: everything but the data's own facts."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: Name = Field(description="Dataset name in the project's published data.")
-    statistic: Statistic
-    column: Name | None = Field(None, description="Value column (sum, mean, quantile, histogram).")
-    bounds: tuple[Number, Number] | None = Field(
-        None,
-        description="(lower, upper) for sum, mean, quantile: from the codebook, never the data.",
-    )
-    group_by: list[Name] = Field(
-        default_factory=list,
-        description="Columns to group by; their public keys come from the codebook.",
-    )
-    rho: Number = Field(
-        description="zCDP budget to spend on this query: a JSON number (> 0) within the "
-        "project policy's per-query limits (default 1e-6 to 1)."
-    )
-    alpha: Number | None = Field(None, description="Quantile in (0, 1), e.g. 0.5 for the median.")
-    bins: list[Number] | None = Field(None, description="Histogram bin edges, increasing.")
-    max_contributions: int = Field(
-        1, strict=True, description="Rows one person may contribute (an integer)."
-    )
+from trenv.vault.manifest import read_manifest
+from trenv.wire.dp import DPQuery, DPResult
 
 
 @dataclass(frozen=True)
@@ -103,24 +66,21 @@ class PublishedDataset:
 
 def published_dataset(settings: Settings, project: str, dataset: str) -> PublishedDataset:
     """The dataset as published for ``project`` (file, version, pseudonym column, codebook)."""
-    assert settings.projects_dir is not None
-    data = settings.projects_dir / project / DATA_LINK
-    manifest_path = data / MANIFEST
-    if not manifest_path.is_file():
+    manifest = read_manifest(settings, project)
+    if manifest is None:
         raise NotFound(
             f"project {project!r} has no published data.",
             "A data steward publishes the project's granted data (`trenv data publish`).",
         )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    entries = {e["dataset"]: e for e in manifest.get("datasets", [])}
-    entry = entries.get(dataset)
+    entry = manifest.entry(dataset)
     if entry is None:
+        names = sorted(e.dataset for e in manifest.datasets)
         raise NotFound(
             f"unknown dataset {dataset!r} in project {project!r}.",
-            f"Published datasets: {', '.join(sorted(entries)) or 'none'}.",
+            f"Published datasets: {', '.join(names) or 'none'}.",
         )
-    codebook: dict[str, Any] = entry.get("codebook") or {}
-    pseudonyms = list(entry.get("pseudonym_columns") or []) or [
+    codebook: dict[str, Any] = entry.codebook
+    pseudonyms = list(entry.pseudonym_columns) or [
         col for col, info in codebook.items() if (info or {}).get("type") == "pseudonym"
     ]
     if not pseudonyms:
@@ -129,8 +89,8 @@ def published_dataset(settings: Settings, project: str, dataset: str) -> Publish
             "DP queries need person-level data; use output checking instead.",
         )
     unit = "person_pseudonym" if "person_pseudonym" in pseudonyms else pseudonyms[0]
-    return PublishedDataset(dataset, str(entry.get("version", "")), data / entry["file"], unit,
-                            codebook)  # fmt: skip
+    data = project_data_dir(settings, project)
+    return PublishedDataset(dataset, entry.version, data / entry.file, unit, codebook)
 
 
 def public_keys(published: PublishedDataset, column: str) -> list[Key]:
@@ -217,23 +177,6 @@ def build_spec(published: PublishedDataset, query: DPQuery) -> QuerySpec:
     )
 
 
-class DPResult(BaseModel):
-    """A DP release with its ledger entry: the airlock verifies outputs against it."""
-
-    dp: Literal[True] = True
-    spend_id: int
-    project: str
-    dataset: str
-    dataset_version: str
-    statistic: str
-    plan_hash: str
-    rho: float
-    epsilon: float
-    delta: float
-    release: dict[str, Any]
-    budget: dict[str, Any] = Field(description="The budget on this dataset after the query.")
-
-
 ReleaseJob = Callable[[QuerySpec, float], DPRelease]
 
 
@@ -303,7 +246,7 @@ def run_query(
         audit.record(
             session,
             actor=username,
-            action="privacy.release",
+            action=AuditAction.privacy_release,
             object_type="privacy_spend",
             object_id=spend_id,
             detail={"project": project, "dataset": query.dataset,
@@ -335,7 +278,7 @@ def _failed(
         audit.record(
             session,
             actor=username,
-            action="privacy.release.failed",
+            action=AuditAction.privacy_release_failed,
             object_type="privacy_spend",
             object_id=spend_id,
             detail={"project": project, "dataset": query.dataset,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trenv.errors import Invalid
+from trenv.wire.dp import Statistic
 
-Statistic = Literal["count", "sum", "mean", "quantile", "histogram"]
 Key = str | int
 
 NEEDS_COLUMN: frozenset[str] = frozenset({"sum", "mean", "quantile", "histogram"})

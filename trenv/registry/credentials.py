@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings, get_settings
 from trenv.errors import Invalid, NotFound
 from trenv.registry.users import get_user
@@ -60,7 +61,11 @@ def set_password(session: Session, *, actor: str, username: str, password: str) 
     credential.password_set_at = dt.datetime.now(dt.UTC)
     credential.failed_logins, credential.locked_until = 0, None
     audit.record(
-        session, actor=actor, action="user.password.set", object_type="user", object_id=username
+        session,
+        actor=actor,
+        action=AuditAction.user_password_set,
+        object_type="user",
+        object_id=username,
     )
 
 
@@ -72,7 +77,11 @@ def enrol_totp(session: Session, *, actor: str, username: str) -> str:
     credential.totp_secret = secrets.seal(_settings(session), secret)
     credential.totp_last_step = None
     audit.record(
-        session, actor=actor, action="user.mfa.enrol", object_type="user", object_id=username
+        session,
+        actor=actor,
+        action=AuditAction.user_mfa_enrol,
+        object_type="user",
+        object_id=username,
     )
     return secret
 
@@ -126,7 +135,7 @@ def verify_login(
     audit.record(
         session,
         actor=username,
-        action="auth.login" if result.ok else "auth.login.refused",
+        action=AuditAction.auth_login if result.ok else "auth.login.refused",
         object_type="user",
         object_id=username,
         detail={} if result.ok else {"reason": result.reason},

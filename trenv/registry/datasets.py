@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.registry.organisations import get_organisation
 from trenv.registry.validation import check_slug, check_version
@@ -90,7 +91,7 @@ def register_dataset(
     audit.record(
         session,
         actor=actor,
-        action="dataset.register",
+        action=AuditAction.dataset_register,
         object_type="dataset",
         object_id=dataset.reference,
         detail={

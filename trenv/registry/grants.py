@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, Forbidden, Invalid, NotFound
 from trenv.registry.datasets import codebook_columns, get_dataset
 from trenv.registry.grant_rules import ColumnRules, check_rules, parse_rules
@@ -81,7 +82,7 @@ def propose_grant(
     audit.record(
         session,
         actor=proposer,
-        action="grant.propose",
+        action=AuditAction.grant_propose,
         object_type="grant",
         object_id=grant.id,
         detail={
@@ -160,7 +161,7 @@ def approve_grant(session: Session, *, approver: str, grant_id: int) -> Grant:
     audit.record(
         session,
         actor=approver,
-        action="grant.approve",
+        action=AuditAction.grant_approve,
         object_type="grant",
         object_id=grant.id,
         detail={"project": grant.project.slug, "dataset": grant.dataset.reference},
@@ -184,7 +185,7 @@ def revoke_grant(session: Session, *, actor: str, grant_id: int, reason: str = "
     audit.record(
         session,
         actor=actor,
-        action="grant.revoke",
+        action=AuditAction.grant_revoke,
         object_type="grant",
         object_id=grant.id,
         detail={

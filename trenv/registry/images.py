@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, Forbidden, Invalid, NotFound
 from trenv.registry.permissions import may_approve_image
 from trenv.registry.users import get_user
@@ -45,7 +46,7 @@ def record_image(
     audit.record(
         session,
         actor=actor,
-        action="image.record",
+        action=AuditAction.image_record,
         object_type="image",
         object_id=image.reference,
         detail={"digest": digest, "labels": labels or {}},
@@ -78,7 +79,7 @@ def approve_image(session: Session, *, approver: str, reference: str) -> Image:
     audit.record(
         session,
         actor=approver,
-        action="image.approve",
+        action=AuditAction.image_approve,
         object_type="image",
         object_id=reference,
         detail={"digest": image.digest},
@@ -97,7 +98,7 @@ def retire_image(session: Session, *, actor: str, reference: str, reason: str = 
     audit.record(
         session,
         actor=actor,
-        action="image.retire",
+        action=AuditAction.image_retire,
         object_type="image",
         object_id=reference,
         detail={

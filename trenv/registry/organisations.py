@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, NotFound
 from trenv.registry.users import get_user
 from trenv.registry.validation import check_slug
@@ -22,7 +23,7 @@ def add_organisation(session: Session, *, actor: str, slug: str, name: str) -> O
     audit.record(
         session,
         actor=actor,
-        action="organisation.add",
+        action=AuditAction.organisation_add,
         object_type="organisation",
         object_id=slug,
         detail={"name": org.name},
@@ -52,7 +53,7 @@ def add_controller(session: Session, *, actor: str, slug: str, username: str) ->
     audit.record(
         session,
         actor=actor,
-        action="organisation.controller.add",
+        action=AuditAction.organisation_controller_add,
         object_type="organisation",
         object_id=slug,
         detail={"user": username},

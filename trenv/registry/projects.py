@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.registry.images import get_image
 from trenv.registry.users import get_user
@@ -63,7 +64,7 @@ def create_project(
     audit.record(
         session,
         actor=actor,
-        action="project.create",
+        action=AuditAction.project_create,
         object_type="project",
         object_id=slug,
         detail={
@@ -117,7 +118,7 @@ def add_member(
     audit.record(
         session,
         actor=actor,
-        action="project.member.add",
+        action=AuditAction.project_member_add,
         object_type="project",
         object_id=slug,
         detail={"user": username, "role": role.value},
@@ -134,7 +135,7 @@ def remove_member(session: Session, *, actor: str, slug: str, username: str) -> 
     audit.record(
         session,
         actor=actor,
-        action="project.member.remove",
+        action=AuditAction.project_member_remove,
         object_type="project",
         object_id=slug,
         detail={"user": username},
@@ -171,7 +172,7 @@ def set_image(session: Session, *, actor: str, slug: str, image_ref: str) -> Pro
     audit.record(
         session,
         actor=actor,
-        action="project.image",
+        action=AuditAction.project_image,
         object_type="project",
         object_id=slug,
         detail={"image": image.reference, "digest": image.digest},
@@ -249,7 +250,7 @@ def update_project(
     audit.record(
         session,
         actor=actor,
-        action="project.update",
+        action=AuditAction.project_update,
         object_type="project",
         object_id=slug,
         detail=changes,

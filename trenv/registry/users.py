@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.registry.validation import check_username
 from trenv.store.models import GlobalRole, User, UserRole
@@ -43,7 +44,7 @@ def add_user(
     audit.record(
         session,
         actor=actor,
-        action="user.add",
+        action=AuditAction.user_add,
         object_type="user",
         object_id=username,
         detail={"roles": sorted(r.value for r in user.roles), "full_name": full_name},
@@ -70,7 +71,7 @@ def set_roles(session: Session, *, actor: str, username: str, roles: set[GlobalR
     audit.record(
         session,
         actor=actor,
-        action="user.roles",
+        action=AuditAction.user_roles,
         object_type="user",
         object_id=username,
         detail={"before": before, "after": sorted(r.value for r in roles)},
@@ -84,7 +85,7 @@ def set_active(session: Session, *, actor: str, username: str, active: bool) -> 
     audit.record(
         session,
         actor=actor,
-        action="user.activate" if active else "user.deactivate",
+        action=AuditAction.user_activate if active else "user.deactivate",
         object_type="user",
         object_id=username,
     )

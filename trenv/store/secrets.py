@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from trenv.config import Settings
 from trenv.errors import TrenvError
+from trenv.layout import db_secrets_key_file
 
 PREFIX = "fernet:"
 ENV_KEYS = "TRENV_SECRET_KEYS"
@@ -41,7 +42,7 @@ class SecretKeyError(TrenvError):
 
 
 def key_file(settings: Settings) -> Path:
-    return settings.home / "keys" / "db-secrets.key"
+    return db_secrets_key_file(settings)
 
 
 def _keys_from_file(path: Path) -> list[bytes]:

@@ -20,10 +20,7 @@ import os
 import re
 import secrets
 import stat
-import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -32,17 +29,14 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-# Pseudonyms are the first 128 bits of the HMAC as hex: collisions are negligible even for
-# tens of millions of people, and the files stay half the size of full digests.
-PSEUDONYM_HEX_CHARS = 32
+from trenv.identifiers import PSEUDONYM_HEX_CHARS
+
 KEY_BYTES = 32
 _BLOCK = 64  # SHA-256 block size, the HMAC pad length
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LINKAGE_INFO = b"trenv/linkage-pseudonym/v1"
 _PROJECT_INFO = b"trenv/project-pseudonym/v1:"
 RECORD_KEY_INFO = b"trenv/record-key/v1"
-# Below this many ids, starting worker processes costs more than it saves.
-_PARALLEL_MIN = 400_000
 
 
 class KeyStoreError(Exception):
@@ -78,25 +72,25 @@ def hkdf_sha256(key: bytes, *, salt: bytes | None, info: bytes, length: int = KE
 class Pseudonymiser:
     """Keyed HMAC-SHA256 over many identifiers, fast.
 
-    The key's inner and outer padded hash states are computed once; each identifier then costs
-    two ``copy()`` calls and two short hash updates instead of a full ``hmac.new`` set-up, which
-    is about twice as fast. Large batches can also be spread over worker processes.
-    The key is kept only as its padded blocks and hash states; ``repr`` shows a label and
-    pickling is refused.
+    The key's inner and outer padded hash states (RFC 2104) are computed once; each
+    identifier then costs two ``copy()`` calls and two short hash updates. This is the
+    standard library's ``hmac`` done by hand, on purpose: ``hmac.new(key,
+    digestmod="sha256")`` created once and ``.copy()``-ed per value gives the same bytes but
+    took 1.5-2.1x as long here (Python 3.11, OpenSSL 3.0, whose HMAC context copy is
+    costly), a plain ``hmac.new`` per value 2.2-2.5x. ``test_pseudonym.py`` holds the output
+    to ``hmac.new`` and to the RFC 4231 vectors.
+    The key is kept only as its hash states; ``repr`` shows a label and pickling is refused.
     """
 
-    __slots__ = ("_inner", "_label", "_outer", "_pads")
+    __slots__ = ("_inner", "_label", "_outer")
 
     def __init__(self, key: bytes, *, label: str = "pseudonymiser") -> None:
         if len(key) < 16:
             raise ValueError("a pseudonym key must be at least 16 bytes")
         block_key = hashlib.sha256(key).digest() if len(key) > _BLOCK else key
         block_key = block_key.ljust(_BLOCK, b"\0")
-        inner_pad = bytes(b ^ 0x36 for b in block_key)
-        outer_pad = bytes(b ^ 0x5C for b in block_key)
-        self._pads = (inner_pad, outer_pad)
-        self._inner = hashlib.sha256(inner_pad)
-        self._outer = hashlib.sha256(outer_pad)
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block_key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block_key))
         self._label = label
 
     def __repr__(self) -> str:
@@ -129,53 +123,22 @@ class Pseudonymiser:
             self.digest(purpose + b"\x01"), label=f"{self._label}/{purpose.decode()}"
         )
 
-    def pseudonymise(self, values: Sequence[str], *, workers: int = 1) -> list[str]:
-        """Pseudonyms of ``values`` in order.
-
-        ``workers`` > 1 spreads batches of 400k ids or more over forked processes. It pays off
-        only on a vault host with idle cores: on the shared two-core test machine one process
-        was faster (see benchmarks/README.md), hence the default of 1.
-        """
-        n = len(values)
-        if workers <= 1 or n < _PARALLEL_MIN:
-            return _hmac_chunk(self._inner, self._outer, values)
-        # The workers are forked: they inherit the pads and the input, so neither key material
-        # nor ids are pickled. The input is packed into one NUL-separated bytes object per
-        # chunk, so the children touch a few large objects instead of millions of small ones
-        # (whose reference counts would force copy-on-write of the parent's memory).
-        size = -(-n // (workers * 4))
-        blobs = ["\0".join(values[i : i + size]).encode() for i in range(0, n, size)]
-        with _FORK_LOCK:  # one parallel batch at a time: the input travels in a global
-            return self._parallel(values, blobs, size, workers)
-
-    def _parallel(
-        self, values: Sequence[str], blobs: list[bytes], size: int, workers: int
-    ) -> list[str]:
-        global _FORK_BLOBS, _FORK_COUNTS
-        _FORK_BLOBS = blobs
-        _FORK_COUNTS = [min(size, len(values) - i) for i in range(0, len(values), size)]
-        k = PSEUDONYM_HEX_CHARS
-        out: list[str] = []
-        try:
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=get_context("fork"),
-                initializer=_worker_init,
-                initargs=(self._pads,),
-            ) as pool:
-                for index, joined in enumerate(pool.map(_worker_chunk, range(len(blobs)))):
-                    if joined is None:  # an id contained NUL: do this chunk here, unpacked
-                        chunk = values[index * size : (index + 1) * size]
-                        out.extend(_hmac_chunk(self._inner, self._outer, chunk))
-                    else:
-                        out.extend(joined[j : j + k] for j in range(0, len(joined), k))
-        finally:
-            _FORK_BLOBS = _FORK_COUNTS = None
+    def pseudonymise(self, values: Iterable[str]) -> list[str]:
+        """Pseudonyms of ``values`` in order."""
+        icopy, ocopy, k = self._inner.copy, self._outer.copy, PSEUDONYM_HEX_CHARS
+        out = []
+        append = out.append
+        for value in values:
+            inner = icopy()
+            inner.update(value.encode())
+            outer = ocopy()
+            outer.update(inner.digest())
+            append(outer.hexdigest()[:k])
         return out
 
 
 def pseudonymise_array(
-    pseudonymiser: Pseudonymiser, values: pa.Array | pa.ChunkedArray, *, workers: int = 1
+    pseudonymiser: Pseudonymiser, values: pa.Array | pa.ChunkedArray
 ) -> pa.Array:
     """Pseudonyms of an Arrow string column; nulls stay null.
 
@@ -183,51 +146,8 @@ def pseudonymise_array(
     """
     array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     distinct = pc.unique(array.drop_null())
-    mapped = pa.array(
-        pseudonymiser.pseudonymise(distinct.to_pylist(), workers=workers), pa.string()
-    )
+    mapped = pa.array(pseudonymiser.pseudonymise(distinct.to_pylist()), pa.string())
     return mapped.take(pc.index_in(array, value_set=distinct))
-
-
-def _hmac_chunk(inner: hashlib._Hash, outer: hashlib._Hash, values: Iterable[str]) -> list[str]:
-    icopy, ocopy, k = inner.copy, outer.copy, PSEUDONYM_HEX_CHARS
-    out = []
-    append = out.append
-    for value in values:
-        i = icopy()
-        i.update(value.encode())
-        o = ocopy()
-        o.update(i.digest())
-        append(o.hexdigest()[:k])
-    return out
-
-
-_WORKER_STATE: tuple[hashlib._Hash, hashlib._Hash] | None = None
-_FORK_BLOBS: list[bytes] | None = None
-_FORK_COUNTS: list[int] | None = None
-_FORK_LOCK = threading.Lock()
-
-
-def _worker_init(pads: tuple[bytes, bytes]) -> None:
-    global _WORKER_STATE
-    _WORKER_STATE = (hashlib.sha256(pads[0]), hashlib.sha256(pads[1]))
-
-
-def _worker_chunk(index: int) -> str | None:
-    assert _WORKER_STATE is not None and _FORK_BLOBS is not None and _FORK_COUNTS is not None
-    parts = _FORK_BLOBS[index].split(b"\0")
-    if len(parts) != _FORK_COUNTS[index]:
-        return None
-    icopy, ocopy, k = _WORKER_STATE[0].copy, _WORKER_STATE[1].copy, PSEUDONYM_HEX_CHARS
-    out = []
-    append = out.append
-    for value in parts:
-        i = icopy()
-        i.update(value)
-        o = ocopy()
-        o.update(i.digest())
-        append(o.hexdigest()[:k])
-    return "".join(out)
 
 
 @runtime_checkable

@@ -32,6 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trenv.hashing import file_sha256
+from trenv.identifiers import looks_like_id
+from trenv.layout import DATA_LINK, PUBLICATIONS
 from trenv.registry.grant_rules import (
     BandCoarsening,
     ColumnRules,
@@ -40,6 +42,7 @@ from trenv.registry.grant_rules import (
     parse_rules,
 )
 from trenv.vault.ingest import trenv_metadata
+from trenv.vault.manifest import MANIFEST, Manifest, read_manifest_at
 from trenv.vault.normalise import generalise
 from trenv.vault.pseudonym import (
     Pseudonymiser,
@@ -47,12 +50,8 @@ from trenv.vault.pseudonym import (
     pseudonymise_array,
     record_key_pseudonymiser,
 )
-from trenv.vault.schema import looks_like_id
 
 Progress = Callable[[str, int, int], None]
-DATA_LINK = "data"
-PUBLICATIONS = ".publications"
-MANIFEST = "manifest.json"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EXTRA_CODEBOOK = {
     "person_pseudonym": {
@@ -129,10 +128,8 @@ def _remove_tree(root: Path) -> None:
 
 
 def _previous_datasets(data_link: Path) -> list[str]:
-    manifest = data_link / MANIFEST
-    if not manifest.exists():
-        return []
-    return [d["dataset"] for d in json.loads(manifest.read_text(encoding="utf-8"))["datasets"]]
+    manifest = read_manifest_at(data_link)
+    return [] if manifest is None else [e.dataset for e in manifest.datasets]
 
 
 def _codebook(item: PublishItem, columns: list[str]) -> dict[str, Any]:
@@ -352,14 +349,15 @@ def publish(
             files[item.dataset] = data_link / f"{item.dataset}.parquet"
             if progress is not None:
                 progress(f"publish {item.dataset}", i, len(items))
-        manifest = {
-            "project": project,
-            "published_at": now.isoformat(timespec="seconds"),
-            "datasets": entries,
-        }
-        (target / MANIFEST).write_text(
-            json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+        # Built through the model, so what is written is what every reader can parse.
+        manifest = Manifest.model_validate(
+            {
+                "project": project,
+                "published_at": now.isoformat(timespec="seconds"),
+                "datasets": entries,
+            }
         )
+        (target / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         _read_only(target)
         previous = _previous_datasets(data_link)
         # rename() over an existing symlink is atomic: readers see the old or the new view.
@@ -376,7 +374,7 @@ def publish(
     return PublishResult(
         data_dir=data_link,
         publication_dir=target,
-        manifest=manifest,
+        manifest=manifest.model_dump(mode="json"),
         files=files,
         removed=[name for name in previous if name not in names],
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trenv.identifiers import looks_like_id
 
 
 class ColumnType(StrEnum):
@@ -51,16 +52,6 @@ class KeyKind(StrEnum):
     record = "record"
     person = "person"
     none = "none"
-
-
-# A column with such a name looks like an identifier and must declare ``key:``: "id",
-# "case_id", "case id", "CASE_ID", and camel case "caseId" / "CaseID" (but not "paid").
-_ID_NAME = re.compile(r"(?:^|[_\s.-])id$", re.IGNORECASE)
-_CAMEL_ID = re.compile(r"[a-z0-9]I[dD]$")
-
-
-def looks_like_id(name: str) -> bool:
-    return bool(_ID_NAME.search(name) or _CAMEL_ID.search(name))
 
 
 # The standard names linkage works with, whatever a supplier calls its columns.

@@ -17,7 +17,6 @@ work that is idempotent, so running it again completes a closure that was interr
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 import uuid
@@ -32,9 +31,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv import audit
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.errors import Conflict, Invalid, NotFound
 from trenv.hashing import file_sha256
+from trenv.layout import datasets_dir, linkage_run_dir, project_dir, vault_keys_dir
 from trenv.registry.datasets import get_dataset, parse_classification, register_dataset
 from trenv.registry.grants import effective_grants
 from trenv.registry.organisations import get_organisation
@@ -42,13 +43,14 @@ from trenv.registry.validation import check_version
 from trenv.store.models import Dataset, Grant, Project, ProjectStatus
 from trenv.vault.ingest import IngestError, ingest, trenv_metadata
 from trenv.vault.linkage import PERSON, LinkageError, LinkSource, link
+from trenv.vault.manifest import read_manifest
 from trenv.vault.pseudonym import (
     FileKeyStore,
     KeyStoreError,
     linkage_pseudonymiser,
     project_pseudonymiser,
 )
-from trenv.vault.publish import MANIFEST, PublishError, PublishItem, publish, withdraw
+from trenv.vault.publish import PublishError, PublishItem, publish, withdraw
 from trenv.vault.schema import Schema, SchemaError, builtin_schema_path, load_schema
 from trenv.vault.validate import ValidationFailed, ValidationReport
 
@@ -75,18 +77,7 @@ _LINKED_COLUMNS = {
 
 
 def keystore(settings: Settings) -> FileKeyStore:
-    assert settings.vault_dir is not None
-    return FileKeyStore(settings.vault_dir / "keys")
-
-
-def _datasets_dir(settings: Settings) -> Path:
-    assert settings.vault_dir is not None
-    return settings.vault_dir / "datasets"
-
-
-def project_dir(settings: Settings, slug: str) -> Path:
-    assert settings.projects_dir is not None
-    return settings.projects_dir / slug
+    return FileKeyStore(vault_keys_dir(settings))
 
 
 # --------------------------------------------------------------------------- schemas
@@ -192,7 +183,7 @@ def ingest_dataset(
     name = _check_dataset_name(request.dataset)
     version = check_version(request.version or (today or dt.date.today()).isoformat())
     classification = parse_classification(request.classification)
-    dest = _datasets_dir(settings) / name / version
+    dest = datasets_dir(settings) / name / version
     with open_tx() as session:
         get_organisation(session, request.supplier)
         _reserve_version(session, name, version)
@@ -216,7 +207,7 @@ def ingest_dataset(
             audit.record(
                 session,
                 actor=actor,
-                action="data.ingest.refused",
+                action=AuditAction.data_ingest_refused,
                 object_type="dataset",
                 object_id=f"{name}@{version}",
                 detail={
@@ -252,7 +243,7 @@ def ingest_dataset(
             audit.record(
                 session,
                 actor=actor,
-                action="data.ingest",
+                action=AuditAction.data_ingest,
                 object_type="dataset",
                 object_id=dataset.reference,
                 detail={
@@ -384,9 +375,8 @@ def link_datasets(
     with open_tx() as session:
         spine = _plan(session, request.spine, None, spine=True)
         planned = [_plan(session, r, request.version) for r in request.sources]
-    assert settings.vault_dir is not None
     run = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-    run_dir = settings.vault_dir / "linkage" / run
+    run_dir = linkage_run_dir(settings, run)
     try:
         result = link(
             spine.source,
@@ -425,7 +415,7 @@ def link_datasets(
             audit.record(
                 session,
                 actor=actor,
-                action="data.link",
+                action=AuditAction.data_link,
                 object_type="linkage",
                 object_id=run,
                 detail={
@@ -555,7 +545,7 @@ def publish_project(
         audit.record(
             session,
             actor=actor,
-            action="data.publish",
+            action=AuditAction.data_publish,
             object_type="project",
             object_id=slug,
             detail={"datasets": [], "removed": removed, "withdrawn": True},
@@ -585,7 +575,7 @@ def publish_project(
     audit.record(
         session,
         actor=actor,
-        action="data.publish",
+        action=AuditAction.data_publish,
         object_type="project",
         object_id=slug,
         detail={
@@ -609,11 +599,9 @@ class CloseOutcome:
     key_destroyed: bool  # a key existed and was destroyed by this run
 
 
-def _visible(target: Path) -> list[str]:
-    manifest = target / "data" / MANIFEST
-    if not manifest.is_file():
-        return []
-    return [d["dataset"] for d in json.loads(manifest.read_text(encoding="utf-8"))["datasets"]]
+def _visible(settings: Settings, slug: str) -> list[str]:
+    manifest = read_manifest(settings, slug)
+    return [] if manifest is None else [e.dataset for e in manifest.datasets]
 
 
 def close_project(
@@ -632,11 +620,11 @@ def close_project(
             audit.record(
                 session,
                 actor=actor,
-                action="project.close",
+                action=AuditAction.project_close,
                 object_type="project",
                 object_id=slug,
                 detail={
-                    "published": _visible(target),
+                    "published": _visible(settings, slug),
                     "steps": ["withdraw view", "destroy project key"],
                 },
             )
@@ -651,7 +639,7 @@ def close_project(
             audit.record(
                 session,
                 actor=actor,
-                action="project.close.completed",
+                action=AuditAction.project_close_completed,
                 object_type="project",
                 object_id=slug,
                 detail={"withdrawn": withdrawn, "key_destroyed": had_key},

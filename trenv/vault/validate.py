@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trenv.vault.bsn import valid_bsn_mask
+from trenv.identifiers import valid_bsn_mask
 from trenv.vault.readers import (
     UnsupportedFormatError,
     csv_header,

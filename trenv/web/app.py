@@ -4,8 +4,10 @@ JupyterHub's proxy forwards ``/services/trenv/...`` to this service *without* st
 prefix, and containers call it directly at ``http://<gateway>:<port>/services/trenv/api``,
 so every route lives under the prefix:
 
-    <prefix>api/...         JSON API (routers in trenv/web/api/), OpenAPI at api/openapi.json
-    <prefix>...             server-rendered pages (routers in trenv/web/pages/)
+    <prefix>api/...         JSON API (routers in trenv/web/api/ and trenv/web/airlock/api.py),
+                            OpenAPI at api/openapi.json
+    <prefix>...             server-rendered pages (routers in trenv/web/pages/ and
+                            trenv/web/airlock/pages.py)
     <prefix>static/...      CSS (and any script) from trenv/web/static/
     <prefix>oauth_login, oauth_callback, logout   browser login (trenv/web/oauth.py)
 
@@ -30,9 +32,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trenv.admin.servers import ServerControl, servers_from_env
 from trenv.config import Settings
 from trenv.errors import Invalid, TrenvError
+from trenv.layout import web_cookie_secret_file
 from trenv.web.auth import CookieJar, Identity, load_cookie_key
 from trenv.web.deps import NotAuthenticated
 from trenv.web.templating import HERE, render
+from trenv.wire.errors import VALIDATION_FIX, validation_problem
 
 DEFAULT_PREFIX = "/services/trenv/"
 SECURITY_HEADERS = {
@@ -54,12 +58,12 @@ def service_prefix() -> str:
 def include_routers(app: FastAPI, prefix: str) -> None:
     """Every router of the service. API routers go under ``<prefix>api``, pages under ``prefix``."""
     from trenv.web import oauth
-    from trenv.web.api import airlock as airlock_api
+    from trenv.web.airlock import api as airlock_api
+    from trenv.web.airlock import pages as airlock_pages
     from trenv.web.api import dp as dp_api
     from trenv.web.api import egress as egress_api
     from trenv.web.api import me as me_api
     from trenv.web.pages import admin as admin_pages
-    from trenv.web.pages import airlock as airlock_pages
     from trenv.web.pages import apidocs, home
 
     api = prefix + "api"
@@ -100,7 +104,7 @@ def create_app(
     app.state.identity = identity
     app.state.servers = servers
     app.state.prefix = prefix
-    app.state.cookies = CookieJar(load_cookie_key(settings.home))
+    app.state.cookies = CookieJar(load_cookie_key(web_cookie_secret_file(settings)))
     app.middleware("http")(_security_headers)
     _install_error_handlers(app, prefix)
     app.mount(f"{prefix}static", StaticFiles(directory=HERE / "static"), name="static")
@@ -147,13 +151,9 @@ def _install_error_handlers(app: FastAPI, prefix: str) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, exc: RequestValidationError) -> Response:
-        parts = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-        return _problem(
-            request, prefix, 400, "; ".join(parts), "See the API description at api/docs."
-        )
+        # The same words the lab raises when it refuses the body before sending it.
+        problem = validation_problem(exc.errors())
+        return _problem(request, prefix, 400, problem, VALIDATION_FIX)
 
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:

@@ -169,15 +169,14 @@ class HubIdentity:
 # --- browser session cookies ----------------------------------------------------------------
 
 
-def load_cookie_key(home: Path) -> bytes:
-    """The Fernet key that encrypts session cookies, kept in ``$TRENV_HOME/web/cookie_secret``.
+def load_cookie_key(path: Path) -> bytes:
+    """The Fernet key that encrypts session cookies (``trenv.layout.web_cookie_secret_file``).
 
     Created on first use with owner-only permissions; deleting it logs everyone out.
     """
-    folder = home / "web"
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
-    path = folder / "cookie_secret"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -14,7 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from trenv.airlock.intake import ALLOWED_TYPES, is_sidecar
+from trenv.airlock.formats import ALLOWED_TYPES
+from trenv.airlock.intake import is_sidecar
 
 MAX_DEPTH = 4
 MAX_LISTED = 500

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trenv.airlock.checks.patterns import is_identifier_name
+from trenv.identifiers import is_identifier_name
 
 # More data rows than this and a table looks like row-level data rather than a summary.
 MICRODATA_ROWS = 1000

@@ -12,11 +12,13 @@ import json
 import math
 import posixpath
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trenv.airlock.checks.grid import csv_rows
 from trenv.airlock.checks.models import DPLedgerEntry, Finding, finding
-from trenv.airlock.intake import FrozenFile
+
+if TYPE_CHECKING:
+    from trenv.airlock.intake import FrozenFile
 
 SCHEMA = "trenv.dp-output/1"
 

@@ -6,6 +6,8 @@ fields that are mostly numbers. Prose and progress logs are not: their words out
 their numbers and their commas do not line up. The count is of the largest family of
 same-shaped lines, so a table split by blank lines still counts whole; a header (the
 family's first line, without a digit) and rule lines (``|---|``, ``====``) are not rows.
+:func:`looks_tabular` asks a looser question of text of any length: does it look like a
+printed frame at all.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ _TABLE = re.compile(r"<table[\s>]", re.IGNORECASE)
 _TABLE_END = re.compile(r"</table\s*>", re.IGNORECASE)
 _TR = re.compile(r"<tr[\s>]", re.IGNORECASE)
 _TD = re.compile(r"<td[\s>]", re.IGNORECASE)
+# For looks_tabular: fields of a printed frame, and a field that is a number.
+_FIELDS = re.compile(r"\s{2,}|\t|\|")
+_NUMERIC_FIELD = re.compile(r"^-?\d[\d,.]*%?$")
 
 Signature = tuple[str, int]
 
@@ -66,3 +71,21 @@ def html_rows(html: str) -> list[int]:
         body = _TABLE_END.split(part, maxsplit=1)[0]
         out.append(sum(bool(_TD.search(row)) for row in _TR.split(body)[1:]))
     return out
+
+
+def looks_tabular(text: str) -> bool:
+    """Plain text that looks like a printed DataFrame: several lines with the same number
+    (two or more) of aligned fields, most of them holding numbers."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) < 3:
+        return False
+    widths: dict[int, int] = {}
+    numeric_lines = 0
+    for line in lines:
+        fields = [f for f in _FIELDS.split(line.strip()) if f]
+        if len(fields) >= 2:
+            widths[len(fields)] = widths.get(len(fields), 0) + 1
+            if sum(bool(_NUMERIC_FIELD.match(f)) for f in fields) >= 1:
+                numeric_lines += 1
+    common = max(widths.values(), default=0)
+    return common >= 3 and numeric_lines >= 3

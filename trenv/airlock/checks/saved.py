@@ -15,17 +15,20 @@ import math
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from trenv.airlock.checks.grid import csv_rows
 from trenv.airlock.checks.models import Finding, finding
-from trenv.airlock.checks.patterns import PSEUDONYM, is_identifier_name
 from trenv.airlock.checks.tabular import MICRODATA_ROWS
-from trenv.airlock.intake import FrozenFile
 from trenv.disclosure.policy import load_policy
 from trenv.disclosure.recheck import RECHECKED, recheck
 from trenv.disclosure.record import CellTable, OutputRecord
+from trenv.identifiers import PSEUDONYM, is_identifier_name
+
+if TYPE_CHECKING:
+    from trenv.airlock.intake import FrozenFile
 
 _PUBLISHED_BUT = " is published but "
 _AUDIT = re.compile(r"^suppressed cell (\d+),(\d+) ")

@@ -14,7 +14,7 @@ from jupyter_server.utils import url_path_join
 
 from trenv.lab.server.browser_only import require_browser_session
 from trenv.lab.server.config import TrenvLab
-from trenv.lab.server.endpoints import handlers
+from trenv.lab.server.endpoints import SETTINGS_KEY, handlers, server_api
 from trenv.lab.server.guards import GuardedContentsHandler, refuse_downloads
 from trenv.lab.server.kernel_output import install_kernel_output, verify_kernel_output
 from trenv.lab.server.meter import start_meter
@@ -46,6 +46,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     web_app = serverapp.web_app
     base_url: str = web_app.settings["base_url"]
     web_app.settings["trenv_lab"] = config
+    web_app.settings[SETTINGS_KEY] = server_api(config)  # the forwarder's client
     start_meter(serverapp, config)  # settings["trenv_meter"]: the egress meter
     # jupyter_server's contents routes in their order (checkpoints and trust before the
     # catch-all contents route), with the contents handler swapped for the guarded one.

@@ -20,6 +20,7 @@ from traitlets import Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 from trenv.disclosure.policy import Policy, load_policy
+from trenv.lab.api import Endpoint
 from trenv.lab.server.decisions import MB, Limits
 from trenv.lab.server.output_judge import OutputLimits
 
@@ -85,5 +86,6 @@ class TrenvLab(Configurable):
         """The limits on output to the browser (the policy's ``egress`` section)."""
         return OutputLimits.from_setting(self.resolved_policy().egress)
 
-    def resolved_api_url(self) -> str:
-        return (self.api_url or os.environ.get("TRENV_API_URL") or "").rstrip("/")
+    def endpoint(self) -> Endpoint | None:
+        """The trenv API and this server's token (None: not started by the trenv hub)."""
+        return Endpoint.from_environment(self.api_url)

@@ -15,16 +15,19 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from trenv.lab import session
+from trenv.lab.api import ApiError, AsyncApi
 from trenv.lab.server.config import TrenvLab
 from trenv.lab.server.decisions import EXPORT_HINT
 from trenv.lab.server.saved import saved_outputs
+from trenv.wire.airlock import MAX_TITLE, REQUESTS_PATH, ExportRequestIn
+from trenv.wire.dp import BUDGET_PATH
 
-MAX_TITLE = 300
-MAX_JUSTIFICATION = 5000
+SETTINGS_KEY = "trenv_api"  # the server's AsyncApi in the tornado settings
 
 
 class RequestBodyError(ValueError):
@@ -32,30 +35,38 @@ class RequestBodyError(ValueError):
 
 
 def export_request_body(raw: Any) -> dict[str, Any]:
-    """The body forwarded to ``POST /airlock/requests``, rebuilt field by field so that
+    """The body forwarded to ``POST /airlock/requests``, rebuilt by the wire model so that
     nothing else (a ``project``, say) can ride along: the server token decides the project."""
-    if not isinstance(raw, dict):
-        raise RequestBodyError("send a JSON object with title and files")
-    title = raw.get("title")
-    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
-        raise RequestBodyError(f"give the request a title of 1 to {MAX_TITLE} characters")
-    files = raw.get("files")
-    if not isinstance(files, list) or not files:
-        raise RequestBodyError("choose at least one output file")
-    clean: list[dict[str, str]] = []
-    for item in files:
-        if not isinstance(item, dict):
-            raise RequestBodyError("each file needs a path and a justification")
-        path, why = item.get("path"), item.get("justification")
-        if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
-            raise RequestBodyError(f"{path!r} is not a path inside the workspace")
-        if not isinstance(why, str) or not why.strip() or len(why) > MAX_JUSTIFICATION:
-            raise RequestBodyError(f"justify {path}: why is it needed and why is it safe?")
-        clean.append({"path": path, "justification": why.strip()})
-    submit = raw.get("submit", True)
-    if not isinstance(submit, bool):
-        raise RequestBodyError("submit is true or false")
-    return {"title": title.strip(), "files": clean, "submit": submit}
+    try:
+        body = ExportRequestIn.model_validate(raw)
+    except ValidationError as invalid:
+        raise RequestBodyError(_panel_problem(raw, invalid.errors()[0])) from None
+    return body.model_dump()
+
+
+def _panel_problem(raw: Any, error: ErrorDetails) -> str:
+    """What the Outputs panel shows for the first thing wrong with its body."""
+    loc = error["loc"]
+    if not loc:
+        return "send a JSON object with title and files"
+    if loc[0] == "title":
+        return f"give the request a title of 1 to {MAX_TITLE} characters"
+    if loc[0] == "submit":
+        return "submit is true or false"
+    if len(loc) == 1:
+        return "choose at least one output file"
+    item = raw["files"][loc[1]]
+    if len(loc) == 2:
+        return "each file needs a path and a justification"
+    path = item.get("path")
+    if loc[2] == "path":
+        return f"{path!r} is not a path inside the workspace"
+    return f"justify {path}: why is it needed and why is it safe?"
+
+
+def server_api(config: TrenvLab) -> AsyncApi:
+    """The client the forwarder uses: the server's settings, $TRENV_API_URL, its token."""
+    return AsyncApi(config.endpoint(), timeout=config.request_timeout)
 
 
 class TrenvHandler(APIHandler):
@@ -66,6 +77,11 @@ class TrenvHandler(APIHandler):
         config: TrenvLab = self.settings["trenv_lab"]
         return config
 
+    @property
+    def api(self) -> AsyncApi:
+        api: AsyncApi = self.settings[SETTINGS_KEY]
+        return api
+
     def reply(self, status: int, data: Any) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -73,9 +89,7 @@ class TrenvHandler(APIHandler):
         self.finish(json.dumps(data))
 
     async def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
-        base = self.trenv.resolved_api_url()
-        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
-        if not base or not token:
+        if not self.api.connected:
             return self.reply(
                 503,
                 {
@@ -83,23 +97,11 @@ class TrenvHandler(APIHandler):
                     "fix": "Start the server from the trenv hub (it sets TRENV_API_URL).",
                 },
             )
-        request = HTTPRequest(
-            f"{base}/{path}",
-            method=method,
-            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-            body=json.dumps(body) if body is not None else None,
-            request_timeout=self.trenv.request_timeout,
-            follow_redirects=False,
-        )
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as error:
-            return self.reply(502, {"problem": f"the trenv service did not answer: {error}"})
-        try:
-            data = json.loads(response.body or b"null")
-        except ValueError:
-            data = {"problem": (response.body or b"").decode("utf-8", "replace")[:500]}
-        return self.reply(response.code, data)
+            answer = await self.api.send(method, path, body)
+        except ApiError as error:
+            return self.reply(502, {"problem": error.problem})
+        return self.reply(answer.status, answer.data())
 
 
 class ConfigHandler(TrenvHandler):
@@ -131,7 +133,7 @@ class OutputsHandler(TrenvHandler):
 class RequestsHandler(TrenvHandler):
     @web.authenticated
     async def get(self) -> None:
-        await self.forward("GET", "airlock/requests")
+        await self.forward("GET", REQUESTS_PATH)
 
     @web.authenticated
     async def post(self) -> None:
@@ -140,19 +142,19 @@ class RequestsHandler(TrenvHandler):
         except (RequestBodyError, web.HTTPError) as error:
             message = error.log_message if isinstance(error, web.HTTPError) else str(error)
             return self.reply(400, {"problem": message})
-        await self.forward("POST", "airlock/requests", body)
+        await self.forward("POST", REQUESTS_PATH, body)
 
 
 class RequestHandler(TrenvHandler):
     @web.authenticated
     async def get(self, request_id: str) -> None:
-        await self.forward("GET", f"airlock/requests/{int(request_id)}")
+        await self.forward("GET", f"{REQUESTS_PATH}/{int(request_id)}")
 
 
 class BudgetHandler(TrenvHandler):
     @web.authenticated
     async def get(self) -> None:
-        await self.forward("GET", "dp/budget")
+        await self.forward("GET", BUDGET_PATH)
 
 
 def handlers(base_url: str) -> list[tuple[str, type[TrenvHandler]]]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -31,9 +30,9 @@ from typing import Any
 
 from jupyter_server.serverapp import ServerApp
 from pydantic import ValidationError
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from trenv.disclosure.policy import Policy
+from trenv.lab.api import AsyncApi, Endpoint
 from trenv.lab.server.config import TrenvLab
 from trenv.lab.server.decisions import EXPORT_HINT, Refusal
 from trenv.meter import levels as lv
@@ -90,14 +89,12 @@ class EgressMeter:
         request_timeout: float = 10.0,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
-        self._url = f"{api_url.rstrip('/')}/{REPORT_PATH}" if api_url else ""
-        self._token = token
+        self._api = AsyncApi(Endpoint.of(api_url, token), timeout=request_timeout)
         self._policy = policy
         self._log = log or logging.getLogger(__name__)
         self._interval = interval
         self._batch_bytes = batch_bytes
         self._max_backoff = max_backoff
-        self._timeout = request_timeout
         self._clock = clock
         # add/event may be called from any thread; the lock guards everything below it.
         self._lock = threading.Lock()
@@ -121,9 +118,10 @@ class EgressMeter:
     @classmethod
     def for_server(cls, config: TrenvLab, log: logging.Logger | None = None) -> EgressMeter:
         """The meter of this notebook server: the spawner's API URL and token, the policy."""
+        endpoint = config.endpoint()
         return cls(
-            api_url=config.resolved_api_url(),
-            token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            api_url=endpoint.base_url if endpoint else "",
+            token=endpoint.token if endpoint else "",
             policy=config.resolved_policy(),
             log=log,
             request_timeout=min(config.request_timeout, 10.0),
@@ -295,7 +293,7 @@ class EgressMeter:
 
     async def _post(self, body: Report) -> ReportAnswer | None:
         """The server's answer to a report, or None when it could not be had."""
-        if not self._url or not self._token:
+        if not self._api.connected:
             if not self._warned_unconnected:
                 self._warned_unconnected = True
                 self._log.warning(
@@ -304,25 +302,17 @@ class EgressMeter:
                     "from the hub)"
                 )
             return None
-        request = HTTPRequest(
-            self._url,
-            method="POST",
-            headers={"Authorization": f"token {self._token}", "Content-Type": "application/json"},
-            body=body.model_dump_json(),
-            request_timeout=self._timeout,
-            follow_redirects=False,
-        )
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            reply = await self._api.send("POST", REPORT_PATH, body)
         except Exception as error:  # unreachable, timed out, reset: all mean "try later"
-            self._log.warning("trenv egress meter: the trenv API did not answer: %s", error)
+            self._log.warning("trenv egress meter: report not delivered (%s)", error)
             return None
-        if response.code != 200:
-            excerpt = (response.body or b"").decode("utf-8", "replace")[:300]
-            self._log.warning("trenv egress meter: report refused (%s): %s", response.code, excerpt)
+        if reply.status != 200:
+            excerpt = reply.content.decode("utf-8", "replace")[:300]
+            self._log.warning("trenv egress meter: report refused (%s): %s", reply.status, excerpt)
             return None
         try:
-            return ReportAnswer.model_validate_json(response.body or b"")
+            return ReportAnswer.model_validate_json(reply.content)
         except ValidationError as error:
             self._log.warning("trenv egress meter: unreadable answer: %s", error)
             return None

@@ -2,7 +2,8 @@
 
 Authenticated by hub token (from a notebook: the server's own ``JUPYTERHUB_API_TOKEN``).
 The project is always the project of the caller's running server, asked of the hub; it is
-never taken from the request. The work itself is in trenv/privacy/service.py.
+never taken from the request. The work itself is in trenv/privacy/service.py; the bodies
+are the wire schema's (trenv/wire/dp.py), which ``tre.dp`` in the notebook builds and reads.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from trenv.errors import Forbidden
-from trenv.privacy.service import DPQuery, DPResult, budgets, run_query
+from trenv.privacy.service import budgets, run_query
 from trenv.web.deps import AppIdentity, AppSettings, CurrentUser
+from trenv.wire.dp import BudgetReport, DPQuery, DPResult
 
 router = APIRouter(prefix="/dp", tags=["differential privacy"])
 
@@ -52,11 +53,6 @@ async def server_project(user: CurrentUser, identity: AppIdentity) -> str:
 
 
 ServerProject = Annotated[str, Depends(server_project)]
-
-
-class BudgetReport(BaseModel):
-    project: str
-    budgets: list[dict[str, Any]]
 
 
 @router.post("/query", summary="Run a DP query and charge the project's budget",

@@ -1,4 +1,4 @@
-"""What every admin page shares: who may see it, the hub's servers, form helpers.
+"""What every admin page shares: who may see it, the hub's servers, the hours filter.
 
 Scopes come from the hub token (``custom:trenv:admin``, ``custom:trenv:steward``); the
 registry functions called by the actions check the person's registry roles again (and the
@@ -7,7 +7,7 @@ four-eyes rule), so a page never decides on its own who may approve what.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from trenv.admin.servers import HubUnavailable, RunningServer, ServerControl
 from trenv.errors import Forbidden
-from trenv.registry.validation import parse_date
 from trenv.store.models import OrganisationController, User
 from trenv.web.auth import WebUser
 from trenv.web.deps import ADMIN, STEWARD, CurrentUser
@@ -68,15 +67,6 @@ def controlled_suppliers(session: Session, username: str) -> list[int]:
         .where(User.username == username)
     )
     return list(session.scalars(query))
-
-
-def field(form: Any, name: str) -> str:
-    return str(form.get(name) or "").strip()
-
-
-def optional_date(form: Any, name: str, what: str) -> Any:
-    value = field(form, name)
-    return parse_date(value, what) if value else None
 
 
 def _hours(value: float | None) -> str:

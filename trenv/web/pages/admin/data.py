@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -15,7 +15,8 @@ from trenv.store.models import Dataset, Grant
 from trenv.vault.service import LINKAGE_REPORT_KEY, link_summary
 from trenv.web.deps import Admin, DbSession
 from trenv.web.flash import act, page, url
-from trenv.web.pages.admin.common import Governance, field, is_admin
+from trenv.web.pages.admin.common import Governance, is_admin
+from trenv.web.pages.admin.forms import ControllerForm, OrganisationForm
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,27 +40,26 @@ def data_page(request: Request, user: Governance, session: DbSession) -> Respons
 
 
 @router.post("/admin/data/organisations")
-async def organisation_add(request: Request, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def organisation_add(
+    request: Request, user: Admin, session: DbSession, form: Annotated[OrganisationForm, Form()]
+) -> Response:
     back = url(request, "admin/data")
 
     def action() -> str:
-        slug = field(form, "slug")
-        organisations.add_organisation(
-            session, actor=user.name, slug=slug, name=field(form, "name")
-        )
-        return f"Organisation {slug} added."
+        organisations.add_organisation(session, actor=user.name, slug=form.slug, name=form.name)
+        return f"Organisation {form.slug} added."
 
     return act(request, session, action, back, back)
 
 
 @router.post("/admin/data/controllers")
-async def controller_add(request: Request, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def controller_add(
+    request: Request, user: Admin, session: DbSession, form: Annotated[ControllerForm, Form()]
+) -> Response:
     back = url(request, "admin/data")
 
     def action() -> str:
-        slug, name = field(form, "organisation"), field(form, "username")
+        slug, name = form.organisation, form.username
         organisations.add_controller(session, actor=user.name, slug=slug, username=name)
         return f"{name} is a data controller of {slug}: they approve grants of its data."
 

@@ -7,7 +7,9 @@ a refusal comes back as a notice on this page and nothing is written.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -18,13 +20,8 @@ from trenv.store.models import Grant, GrantStatus, ProjectStatus
 from trenv.web.auth import WebUser
 from trenv.web.deps import CurrentUser, DbSession
 from trenv.web.flash import act, page, url
-from trenv.web.pages.admin.common import (
-    Governance,
-    controlled_suppliers,
-    field,
-    is_governance,
-    optional_date,
-)
+from trenv.web.pages.admin.common import Governance, controlled_suppliers, is_governance
+from trenv.web.pages.admin.forms import GrantForm, ReasonForm
 
 router = APIRouter(include_in_schema=False)
 STATUSES = [s.value for s in GrantStatus]
@@ -81,21 +78,21 @@ def grant_list(
 
 
 @router.post("/admin/grants")
-async def grant_propose(request: Request, user: Governance, session: DbSession) -> Response:
-    form = await request.form()
+def grant_propose(
+    request: Request, user: Governance, session: DbSession, form: Annotated[GrantForm, Form()]
+) -> Response:
     back = url(request, "admin/grants")
 
     def action() -> str:
-        columns_text = field(form, "columns")
-        columns = [c.strip() for c in columns_text.split(",") if c.strip()] or None
-        rules = rules_from_text(field(form, "drop"), field(form, "coarsen").splitlines())
+        columns = form.column_list()
+        rules = rules_from_text(form.drop, form.coarsen.splitlines())
         grant = grants.propose_grant(
             session,
             proposer=user.name,
-            project=field(form, "project"),
-            dataset=field(form, "dataset"),
+            project=form.project,
+            dataset=form.dataset,
             columns=columns,
-            expires_on=optional_date(form, "expires_on", "expiry date"),
+            expires_on=form.expires(),
             rules=rules,
         )
         return (
@@ -124,15 +121,18 @@ def grant_approve(
 
 
 @router.post("/admin/grants/{grant_id}/revoke")
-async def grant_revoke(
-    request: Request, grant_id: int, user: CurrentUser, session: DbSession
+def grant_revoke(
+    request: Request,
+    grant_id: int,
+    user: CurrentUser,
+    session: DbSession,
+    form: Annotated[ReasonForm, Form()],
 ) -> Response:
-    form = await request.form()
     back = url(request, "admin/grants")
     _visible_grants(session, user)
 
     def action() -> str:
-        reason = field(form, "reason")
+        reason = form.reason
         if not reason:
             raise Invalid("a revocation needs a reason.", "Say why, for the audit trail.")
         grant = grants.revoke_grant(session, actor=user.name, grant_id=grant_id, reason=reason)

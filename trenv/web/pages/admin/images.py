@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -12,7 +14,8 @@ from trenv.registry import images
 from trenv.store.models import Image
 from trenv.web.deps import Admin, AppSettings, DbSession
 from trenv.web.flash import act, page, url
-from trenv.web.pages.admin.common import Governance, field, is_admin
+from trenv.web.pages.admin.common import Governance, is_admin
+from trenv.web.pages.admin.forms import ReasonForm
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,16 +68,19 @@ def image_approve(request: Request, image_id: int, user: Admin, session: DbSessi
 
 
 @router.post("/admin/images/{image_id}/retire")
-async def image_retire(
-    request: Request, image_id: int, user: Admin, session: DbSession
+def image_retire(
+    request: Request,
+    image_id: int,
+    user: Admin,
+    session: DbSession,
+    form: Annotated[ReasonForm, Form()],
 ) -> Response:
-    form = await request.form()
     back = url(request, f"admin/images/{image_id}")
 
     def action() -> str:
         reference = _image(session, image_id).reference
         image = images.retire_image(
-            session, actor=user.name, reference=reference, reason=field(form, "reason")
+            session, actor=user.name, reference=reference, reason=form.reason
         )
         moving = [p.slug for p in images.projects_on_image(session, image)]
         return f"Image {reference} retired." + (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -13,7 +14,8 @@ from trenv.registry import credentials, users
 from trenv.store.models import Credential, GlobalRole, Organisation
 from trenv.web.deps import Admin, DbSession
 from trenv.web.flash import act, page, url
-from trenv.web.pages.admin.common import AppServers, field, running_or_problem
+from trenv.web.pages.admin.common import AppServers, running_or_problem
+from trenv.web.pages.admin.forms import ActiveForm, PersonForm, RolesForm
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,9 +45,10 @@ def people_list(request: Request, user: Admin, session: DbSession, servers: AppS
 
 
 @router.post("/admin/people")
-async def person_add(request: Request, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
-    name = field(form, "username")
+def person_add(
+    request: Request, user: Admin, session: DbSession, form: Annotated[PersonForm, Form()]
+) -> Response:
+    name = form.username
     back = url(request, "admin/people")
 
     def action() -> str:
@@ -53,9 +56,9 @@ async def person_add(request: Request, user: Admin, session: DbSession) -> Respo
             session,
             actor=user.name,
             username=name,
-            full_name=field(form, "full_name"),
-            email=field(form, "email"),
-            roles=users.parse_roles(str(r) for r in form.getlist("role")),
+            full_name=form.full_name,
+            email=form.email,
+            roles=users.parse_roles(form.role),
         )
         return f"{name} added. Set a password and a second factor before they can log in."
 
@@ -87,12 +90,13 @@ def person_page(
 
 
 @router.post("/admin/people/{name}/roles")
-async def person_roles(request: Request, name: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def person_roles(
+    request: Request, name: str, user: Admin, session: DbSession, form: Annotated[RolesForm, Form()]
+) -> Response:
     back = _person_url(request, name)
 
     def action() -> str:
-        roles = users.parse_roles(str(r) for r in form.getlist("role"))
+        roles = users.parse_roles(form.role)
         users.set_roles(session, actor=user.name, username=name, roles=roles)
         shown = ", ".join(sorted(r.value for r in roles)) or "no global role"
         return f"{name} now has: {shown}. The hub applies it at their next login."
@@ -101,11 +105,15 @@ async def person_roles(request: Request, name: str, user: Admin, session: DbSess
 
 
 @router.post("/admin/people/{name}/active")
-async def person_active(
-    request: Request, name: str, user: Admin, session: DbSession, servers: AppServers
+def person_active(
+    request: Request,
+    name: str,
+    user: Admin,
+    session: DbSession,
+    servers: AppServers,
+    form: Annotated[ActiveForm, Form()],
 ) -> Response:
-    form = await request.form()
-    active = field(form, "active") == "yes"
+    active = form.wanted
     back = _person_url(request, name)
 
     def action() -> str:

@@ -3,10 +3,10 @@ data, servers, export requests and audit trail; closing it after a confirmation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,21 +17,23 @@ from trenv.admin.retention import archives_of
 from trenv.admin.servers import project_servers
 from trenv.disclosure.policy import available_policies
 from trenv.errors import Invalid, TrenvError
+from trenv.layout import project_workspaces_dir, retention_project_dir
 from trenv.privacy import ledger
 from trenv.registry import grants, images, projects, users
-from trenv.registry.validation import parse_date
 from trenv.store.engine import transaction
 from trenv.store.models import ExportRequest, MemberRole
 from trenv.vault import service as vault
 from trenv.web.deps import Admin, AppSettings, DbSession
 from trenv.web.flash import act, page, redirect, url
-from trenv.web.pages.admin.common import (
-    AppServers,
-    Governance,
-    field,
-    is_admin,
-    optional_date,
-    running_or_problem,
+from trenv.web.pages.admin.common import AppServers, Governance, is_admin, running_or_problem
+from trenv.web.pages.admin.forms import (
+    BudgetForm,
+    CloseForm,
+    ImageForm,
+    MemberForm,
+    ProjectEditForm,
+    ProjectForm,
+    UsernameForm,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -56,26 +58,27 @@ def project_list(request: Request, user: Governance, session: DbSession) -> Resp
 
 
 @router.post("/admin/projects")
-async def project_create(
-    request: Request, user: Admin, session: DbSession, settings: AppSettings
+def project_create(
+    request: Request,
+    user: Admin,
+    session: DbSession,
+    settings: AppSettings,
+    form: Annotated[ProjectForm, Form()],
 ) -> Response:
-    form = await request.form()
-    slug = field(form, "slug")
+    slug = form.slug
 
     def action() -> str:
-        end = field(form, "end_date")
-        if not end:
-            raise Invalid("a project needs an end date.", "Give the date access stops.")
+        end_date = form.required_end()
         projects.create_project(
             session,
             actor=user.name,
             slug=slug,
-            title=field(form, "title"),
-            purpose=field(form, "purpose"),
-            legal_basis=field(form, "legal_basis"),
-            end_date=parse_date(end, "end date"),
-            start_date=optional_date(form, "start_date", "start date"),
-            policy_profile=field(form, "policy") or settings.default_policy_profile,
+            title=form.title,
+            purpose=form.purpose,
+            legal_basis=form.legal_basis,
+            end_date=end_date,
+            start_date=form.start(),
+            policy_profile=form.policy or settings.default_policy_profile,
         )
         return f"Project {slug} created."
 
@@ -133,8 +136,13 @@ def project_page(
 
 
 @router.post("/admin/projects/{slug}/edit")
-async def project_edit(request: Request, slug: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def project_edit(
+    request: Request,
+    slug: str,
+    user: Admin,
+    session: DbSession,
+    form: Annotated[ProjectEditForm, Form()],
+) -> Response:
     back = _project_url(request, slug)
 
     def action() -> str:
@@ -142,11 +150,11 @@ async def project_edit(request: Request, slug: str, user: Admin, session: DbSess
             session,
             actor=user.name,
             slug=slug,
-            title=field(form, "title"),
-            purpose=field(form, "purpose"),
-            legal_basis=field(form, "legal_basis"),
-            end_date=optional_date(form, "end_date", "end date"),
-            policy_profile=field(form, "policy") or None,
+            title=form.title,
+            purpose=form.purpose,
+            legal_basis=form.legal_basis,
+            end_date=form.end(),
+            policy_profile=form.policy or None,
         )
         return "Project updated."
 
@@ -154,12 +162,13 @@ async def project_edit(request: Request, slug: str, user: Admin, session: DbSess
 
 
 @router.post("/admin/projects/{slug}/image")
-async def project_image(request: Request, slug: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def project_image(
+    request: Request, slug: str, user: Admin, session: DbSession, form: Annotated[ImageForm, Form()]
+) -> Response:
     back = _project_url(request, slug)
 
     def action() -> str:
-        image = field(form, "image")
+        image = form.image
         projects.set_image(session, actor=user.name, slug=slug, image_ref=image)
         return f"The project's servers now start on {image}."
 
@@ -167,29 +176,35 @@ async def project_image(request: Request, slug: str, user: Admin, session: DbSes
 
 
 @router.post("/admin/projects/{slug}/members")
-async def member_add(request: Request, slug: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def member_add(
+    request: Request,
+    slug: str,
+    user: Admin,
+    session: DbSession,
+    form: Annotated[MemberForm, Form()],
+) -> Response:
     back = _project_url(request, slug)
 
     def action() -> str:
-        name, role = field(form, "username"), field(form, "role") or "researcher"
-        try:
-            member_role = MemberRole(role)
-        except ValueError:
-            raise Invalid(f"unknown member role {role!r}.", "Use researcher or lead.") from None
-        projects.add_member(session, actor=user.name, slug=slug, username=name, role=member_role)
-        return f"{name} is a {role} of {slug}."
+        name, role = form.username, form.member_role()
+        projects.add_member(session, actor=user.name, slug=slug, username=name, role=role)
+        return f"{name} is a {role.value} of {slug}."
 
     return act(request, session, action, back, back)
 
 
 @router.post("/admin/projects/{slug}/members/remove")
-async def member_remove(request: Request, slug: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def member_remove(
+    request: Request,
+    slug: str,
+    user: Admin,
+    session: DbSession,
+    form: Annotated[UsernameForm, Form()],
+) -> Response:
     back = _project_url(request, slug)
 
     def action() -> str:
-        name = field(form, "username")
+        name = form.username
         projects.remove_member(session, actor=user.name, slug=slug, username=name)
         return f"{name} removed from {slug}."
 
@@ -197,18 +212,20 @@ async def member_remove(request: Request, slug: str, user: Admin, session: DbSes
 
 
 @router.post("/admin/projects/{slug}/budgets")
-async def budget_set(request: Request, slug: str, user: Admin, session: DbSession) -> Response:
-    form = await request.form()
+def budget_set(
+    request: Request,
+    slug: str,
+    user: Admin,
+    session: DbSession,
+    form: Annotated[BudgetForm, Form()],
+) -> Response:
     back = _project_url(request, slug)
 
     def action() -> str:
-        dataset, text = field(form, "dataset"), field(form, "rho")
+        dataset = form.dataset
         if not dataset:
             raise Invalid("no dataset named.", "Name the dataset the budget is for.")
-        try:
-            rho = float(text)
-        except ValueError:
-            raise Invalid(f"rho {text!r} is not a number.", "Write it like 0.5.") from None
+        rho = form.rho_total()
         status = ledger.set_budget(
             session, actor=user.name, project=slug, dataset=dataset, rho_total=rho
         )
@@ -245,8 +262,7 @@ def close_confirm(
 ) -> Response:
     project = projects.get_project(session, slug)
     running, hub_problem = running_or_problem(servers)
-    assert settings.workspaces_dir is not None
-    root = settings.workspaces_dir / slug
+    root = project_workspaces_dir(settings, slug)
     return page(
         request,
         "admin/close.html",
@@ -257,20 +273,24 @@ def close_confirm(
             "servers": project_servers(running, slug),
             "hub_problem": hub_problem,
             "workspaces": sorted(p.name for p in root.iterdir()) if root.is_dir() else [],
-            "retention": settings.retention_dir,
+            "retention": retention_project_dir(settings, slug),
         },
     )
 
 
 @router.post("/admin/projects/{slug}/close")
-async def close(
-    request: Request, slug: str, user: Admin, settings: AppSettings, servers: AppServers
+def close(
+    request: Request,
+    slug: str,
+    user: Admin,
+    settings: AppSettings,
+    servers: AppServers,
+    form: Annotated[CloseForm, Form()],
 ) -> Response:
     """Runs in its own transactions (like the CLI): each step commits and is recorded even
     if a later step fails, and a re-run finishes an interrupted closure."""
-    form = await request.form()
     back = url(request, f"admin/projects/{quote(slug)}/close")
-    if field(form, "confirm") != slug:
+    if form.confirm != slug:
         return redirect(
             request, back, "fail", "the project's name was not typed to confirm.",
             f"Type {slug} in the box to close it.",

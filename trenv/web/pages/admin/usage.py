@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from trenv.admin import people, usage
 from trenv.web.deps import Admin, AppSettings, DbSession
 from trenv.web.flash import act, page, url
-from trenv.web.pages.admin.common import AppServers, Governance, field, is_admin, running_or_problem
+from trenv.web.pages.admin.common import AppServers, Governance, is_admin, running_or_problem
+from trenv.web.pages.admin.forms import UsernameForm
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,14 +42,17 @@ def usage_page(
 
 
 @router.post("/admin/usage/stop")
-async def stop_server(
-    request: Request, user: Admin, session: DbSession, servers: AppServers
+def stop_server(
+    request: Request,
+    user: Admin,
+    session: DbSession,
+    servers: AppServers,
+    form: Annotated[UsernameForm, Form()],
 ) -> Response:
-    form = await request.form()
     back = url(request, "admin/usage")
 
     def action() -> str:
-        name = field(form, "username")
+        name = form.username
         outcome = people.stop_server(session, actor=user.name, username=name, servers=servers)
         return f"{name}'s server: {outcome}."
 

@@ -15,10 +15,10 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from trenv.airlock import permissions as may
-from trenv.airlock import service
+from trenv.airlock import queries
 from trenv.airlock.checks import FileCheck
 from trenv.airlock.decision import reviewers_done
-from trenv.airlock.permissions import Actor, RequestFacts
+from trenv.airlock.permissions import Actor
 from trenv.airlock.states import REVIEWABLE
 from trenv.store.models import Decision, ExportRequest, RequestFile, RequestState, utcnow
 
@@ -112,15 +112,6 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def facts(request: ExportRequest) -> RequestFacts:
-    return RequestFacts(
-        requester=request.requester,
-        state=request.state,
-        has_files=bool(service.working_files(request)),
-        project_active=request.project.is_active(),
-    )
-
-
 def check_of(row: RequestFile) -> FileCheck:
     """The stored server-side check of a file (a file without one shows as needing review)."""
     try:
@@ -134,23 +125,23 @@ def check_of(row: RequestFile) -> FileCheck:
 def reviews_done(request: ExportRequest) -> int:
     if request.round == 0:
         return 0
-    file_ids = [f.id for f in service.round_files(request, request.round)]
-    return len(reviewers_done(file_ids, service.votes_of(request, request.round)))
+    file_ids = [f.id for f in queries.round_files(request, request.round)]
+    return len(reviewers_done(file_ids, queries.votes_of(request, request.round)))
 
 
 def has_voted_on_all(request: ExportRequest, username: str) -> bool:
-    file_ids = [f.id for f in service.round_files(request, request.round)]
-    return username in reviewers_done(file_ids, service.votes_of(request, request.round))
+    file_ids = [f.id for f in queries.round_files(request, request.round)]
+    return username in reviewers_done(file_ids, queries.votes_of(request, request.round))
 
 
 def votes_visible(request: ExportRequest, actor: Actor) -> bool:
     return may.may_see_votes(
-        actor, facts(request), has_voted_on_all=has_voted_on_all(request, actor.username)
+        actor, queries.facts_of(request), has_voted_on_all=has_voted_on_all(request, actor.username)
     )
 
 
 def allowed(request: ExportRequest, actor: Actor) -> list[str]:
-    f = facts(request)
+    f = queries.facts_of(request)
     rules = {
         "edit": may.may_edit,
         "submit": may.may_submit,
@@ -172,7 +163,7 @@ def age_hours(request: ExportRequest, now: dt.datetime | None = None) -> float:
 
 
 def summary(request: ExportRequest) -> RequestSummary:
-    files = service.working_files(request)
+    files = queries.working_files(request)
     statuses = [check_of(f).status for f in files]
     worst = "fail" if "fail" in statuses else "review" if "review" in statuses else "pass"
     return RequestSummary(
@@ -215,8 +206,8 @@ def file_out(row: RequestFile, outcome: Decision | None = None) -> FileOut:
 
 def detail(request: ExportRequest, actor: Actor) -> RequestDetail:
     visible = votes_visible(request, actor)
-    outcomes = service.decision_of(request) if visible else {}
-    current = service.working_files(request)
+    outcomes = queries.decision_of(request) if visible else {}
+    current = queries.working_files(request)
     current_ids = {f.id for f in current}
     paths = {f.id: f.path for f in request.files}
     votes = [

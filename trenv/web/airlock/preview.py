@@ -4,7 +4,7 @@ Tables come as data (header, rows, flagged cells with their reasons) so the temp
 renders and escapes them itself; notebooks and text come as HTML that
 :mod:`trenv.airlock.preview` has already escaped (the one place it is marked safe); PNG
 figures are shown from the raw-file route to the checkers reviewing the request and from
-the server-rendered preview route to everyone else (:mod:`trenv.web.airlock_files`), never
+the server-rendered preview route to everyone else (:mod:`trenv.web.airlock.files`), never
 inlined from the client's description.
 
 Who is looking decides how much: the checkers reviewing the request (``full``, exactly
@@ -26,7 +26,7 @@ from markupsafe import Markup
 from trenv.airlock import preview
 from trenv.airlock.checks import FileCheck
 from trenv.airlock.intake import FrozenFile, file_type
-from trenv.airlock.service import frozen_bytes
+from trenv.airlock.queries import frozen_bytes
 from trenv.config import Settings
 from trenv.disclosure.policy import load_policy
 from trenv.errors import TrenvError

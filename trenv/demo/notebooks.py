@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import requests
+import httpx
 
-from trenv.airlock import service
+from trenv.airlock import queries
 from trenv.airlock.states import REVIEWABLE
 from trenv.config import Settings
 from trenv.errors import Invalid
 from trenv.hub.account import container_account
-from trenv.hub.launch import workspace_dir
 from trenv.images.paths import repo_root
+from trenv.layout import workspace_dir
 from trenv.store import transaction
 
 FOLDER = "notebooks"  # inside the workspace: /home/jovyan/work/notebooks
@@ -94,12 +94,13 @@ class HubOperator:
     def __init__(self, url: str, token: str) -> None:
         self.url, self.token = url.rstrip("/"), token
 
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(
             method,
             f"{self.url}/hub/api{path}",
             headers={"Authorization": f"token {self.token}"},
             timeout=120,
+            follow_redirects=True,  # requests followed redirects; keep behaving the same
             **kwargs,
         )
 
@@ -161,7 +162,7 @@ def run_notebook(
 def waiting_request(settings: Settings, project: str, user: str) -> int | None:
     """The id of ``user``'s newest request in ``project`` that waits for checkers, if any."""
     with transaction(settings) as session:
-        mine = [r for r in service.requests_of(session, user, project) if r.requester == user]
+        mine = [r for r in queries.requests_of(session, user, project) if r.requester == user]
         waiting = [r.id for r in mine if r.state in REVIEWABLE]
     return max(waiting, default=None)
 

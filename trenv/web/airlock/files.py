@@ -20,15 +20,15 @@ from sqlalchemy.orm import Session
 
 from trenv import audit
 from trenv.airlock import permissions as may
-from trenv.airlock import service
 from trenv.airlock.permissions import Actor
+from trenv.airlock.queries import RequestContext, frozen_bytes
+from trenv.audit_actions import AuditAction
 from trenv.config import Settings
 from trenv.errors import Forbidden, NotFound
 from trenv.judge.image import ImageRefused, coarse_preview_png
 from trenv.store.models import ExportRequest, RequestFile
-from trenv.web.airlock_caller import Caller
-from trenv.web.airlock_preview import CHECKER_DOWNLOAD_TYPES, INLINE_TYPES
-from trenv.web.airlock_view import facts
+from trenv.web.airlock.caller import Caller
+from trenv.web.airlock.preview import CHECKER_DOWNLOAD_TYPES, INLINE_TYPES
 from trenv.web.deps import REVIEW
 
 BUNDLE_ONLY = (
@@ -45,8 +45,8 @@ def reviewing_actor(caller: Caller, actor: Actor) -> Actor:
     return replace(actor, is_checker=actor.is_checker and caller.user.has(REVIEW))
 
 
-def may_read_bytes(caller: Caller, actor: Actor, req: ExportRequest) -> bool:
-    return may.may_read_file_bytes(reviewing_actor(caller, actor), facts(req))
+def may_read_bytes(caller: Caller, ctx: RequestContext) -> bool:
+    return may.may_read_file_bytes(reviewing_actor(caller, ctx.actor), ctx.facts)
 
 
 def _why_not(actor: Actor, req: ExportRequest) -> str:
@@ -74,11 +74,11 @@ def _why_not(actor: Actor, req: ExportRequest) -> str:
     )
 
 
-def require_bytes(caller: Caller, actor: Actor, req: ExportRequest) -> None:
+def require_bytes(caller: Caller, ctx: RequestContext) -> None:
     """Forbidden, naming why and the way out, unless the caller may read the raw bytes."""
-    reviewer = reviewing_actor(caller, actor)
-    if not may.may_read_file_bytes(reviewer, facts(req)):
-        raise Forbidden(_why_not(reviewer, req), BUNDLE_ONLY)
+    reviewer = reviewing_actor(caller, ctx.actor)
+    if not may.may_read_file_bytes(reviewer, ctx.facts):
+        raise Forbidden(_why_not(reviewer, ctx.request), BUNDLE_ONLY)
 
 
 def audit_refusal(session: Session, username: str, row: RequestFile, why: str) -> None:
@@ -86,7 +86,7 @@ def audit_refusal(session: Session, username: str, row: RequestFile, why: str) -
     audit.record(
         session,
         actor=username,
-        action="airlock.file.refused",
+        action=AuditAction.airlock_file_refused,
         object_type="export_request",
         object_id=row.request_id,
         detail={"file_id": row.id, "path": row.path, "why": why},
@@ -119,7 +119,7 @@ def raw_response(settings: Settings, row: RequestFile) -> Response:
             "Its preview is on the request page; files leave the TRE only by a release.",
         )
     return Response(
-        content=service.frozen_bytes(settings, row.sha256),
+        content=frozen_bytes(settings, row.sha256),
         media_type=row.media_type,
         headers={
             "Content-Disposition": _disposition(disposition, posixpath.basename(row.path)),
@@ -134,7 +134,7 @@ def preview_response(settings: Settings, row: RequestFile) -> Response:
     if row.media_type not in INLINE_TYPES:
         raise NotFound(f"{row.path} has no image preview.", "Its preview is on the request page.")
     try:
-        data = coarse_preview_png(service.frozen_bytes(settings, row.sha256))
+        data = coarse_preview_png(frozen_bytes(settings, row.sha256))
     except ImageRefused as exc:
         raise NotFound(
             f"no preview of {row.path}: {exc}.", "A checker sees the file itself."

@@ -14,10 +14,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from trenv.airlock import service
-from trenv.airlock.permissions import Actor
+from trenv.airlock.queries import RequestContext, load_context
 from trenv.errors import Forbidden, NotFound
-from trenv.store.models import ExportRequest
 from trenv.web.auth import WebUser
 from trenv.web.deps import AppIdentity, CurrentUser
 from trenv.web.network_origin import request_in_container
@@ -58,14 +56,17 @@ AirlockCaller = Annotated[Caller, Depends(airlock_caller)]
 
 def load(
     session: Session, caller: Caller, request_id: int, *, lock: bool = False
-) -> tuple[ExportRequest, Actor]:
-    """The request and the caller's facts, or NotFound if the caller may not see it."""
-    request, actor = service.load_for(
+) -> RequestContext:
+    """The request and the caller's facts, or NotFound if the caller may not see it.
+
+    A route loads it once (``lock`` when it changes the request) and passes it to the
+    commands, which do not load the request again."""
+    ctx = load_context(
         session, request_id, caller.name, in_container=caller.in_container, lock=lock
     )
-    if not caller.may_touch(request.project.slug):
+    if not caller.may_touch(ctx.request.project.slug):
         raise NotFound(f"no export request {request_id}.", "See the list of your requests.")
-    return request, actor
+    return ctx
 
 
 def outside_only(caller: Caller, what: str) -> None:

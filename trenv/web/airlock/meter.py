@@ -3,7 +3,7 @@
 A request page's previews and a figure's ``preview.png`` reach a browser outside the TRE, just
 as kernel output does, so for everyone but the checkers reviewing the request they count on
 the same meter (:func:`trenv.meter.ledger.spend`): text per hour with the notebook server's
-output, figures as images. Judging each file (:mod:`trenv.web.airlock_preview`) bounds one
+output, figures as images. Judging each file (:mod:`trenv.web.airlock.preview`) bounds one
 page; the meter bounds how many pages (drafts of many files, reloads) an hour can show. Past
 the hard level the previews are withheld with the reason, and the page itself still works.
 """
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from trenv.errors import TooMany
 from trenv.meter import ledger
 from trenv.meter.wire import KindState, MeterKind
-from trenv.web.airlock_preview import Preview
+from trenv.web.airlock.preview import Preview
 
 # Coarse figure previews inlined in a notebook's preview count as images, not text.
 _DATA_URI = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")

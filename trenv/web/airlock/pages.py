@@ -1,9 +1,10 @@
 """The airlock's pages: my requests, a new request, the request page, the checkers' queue.
 
-Plain HTML forms, no script. Every form posts to a route here that calls the same service
-functions as the JSON API and redirects back (post/redirect/get); a refusal rolls the
-transaction back and comes back as a notice on the page it was made from. Cookie-authenticated
-posts pass the same-origin check in :mod:`trenv.web.deps`.
+Plain HTML forms, no script. Every form posts to a route here that calls the same commands
+as the JSON API and redirects back (post/redirect/get); a refusal rolls the transaction back
+and comes back as a notice on the page it was made from. FastAPI reads each form into its
+parameters or a model (:class:`NewRequestForm`); nothing here parses a form by hand.
+Cookie-authenticated posts pass the same-origin check in :mod:`trenv.web.deps`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from trenv.airlock import queries, service
 from trenv.airlock import release as releasing
-from trenv.airlock import service
+from trenv.airlock.queries import RequestContext
 from trenv.airlock.service import FileSpec
 from trenv.airlock.states import REVIEWABLE
 from trenv.errors import Forbidden, Invalid
-from trenv.hub.launch import workspace_dir
+from trenv.layout import workspace_dir
 from trenv.registry.projects import list_projects, projects_for_user
 from trenv.store.models import Decision, ExportRequest, RequestState
-from trenv.web import airlock_files as files
-from trenv.web import airlock_view as view
-from trenv.web.airlock_caller import AirlockCaller, Caller, load, outside_only
-from trenv.web.airlock_meter import meter_figure, meter_previews
-from trenv.web.airlock_preview import build_preview, preview_limits
-from trenv.web.api.airlock import create_project, zip_response
+from trenv.web.airlock import files, view
+from trenv.web.airlock.caller import AirlockCaller, Caller, load, outside_only
+from trenv.web.airlock.common import create_project, zip_response
+from trenv.web.airlock.meter import meter_figure, meter_previews
+from trenv.web.airlock.preview import build_preview, preview_limits
 from trenv.web.deps import AppSettings, DbSession, Reviewer
 from trenv.web.flash import act as _act
 from trenv.web.flash import page as _page
@@ -75,7 +77,7 @@ templates.env.filters.setdefault("state", state_text)
 
 @router.get("/requests", response_class=HTMLResponse)
 def my_requests(request: Request, caller: AirlockCaller, session: DbSession) -> Response:
-    rows = [view.summary(r) for r in service.requests_of(session, caller.name)]
+    rows = [view.summary(r) for r in queries.requests_of(session, caller.name)]
     rows = [r for r in rows if caller.may_touch(r.project)]
     return _page(request, "airlock/requests.html", {"title": "Export requests", "rows": rows})
 
@@ -100,17 +102,38 @@ def new_request(
     )
 
 
+class NewRequestForm(BaseModel):
+    """The new-request form: every workspace file is a row ``i`` with the fields ``path-i``
+    and ``why-i``; the ticked rows' numbers come as ``pick``. The numbered fields have no
+    fixed names, so they arrive as the model's extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str | list[str]]
+
+    project: str = ""
+    title: str = ""
+    pick: list[str] = Field(default_factory=list)
+    submit: str = ""
+
+    def field(self, name: str) -> str:
+        value = (self.model_extra or {}).get(name, "")
+        # A repeated field counts with its last value, as a plain form read would.
+        return value[-1] if isinstance(value, list) else value
+
+    def specs(self) -> list[FileSpec]:
+        return [FileSpec(self.field(f"path-{i}"), self.field(f"why-{i}")) for i in self.pick]
+
+
 @router.post("/requests/new")
-async def create_request(
-    request: Request, caller: AirlockCaller, session: DbSession, settings: AppSettings
+def create_request(
+    request: Request,
+    form: Annotated[NewRequestForm, Form()],
+    caller: AirlockCaller,
+    session: DbSession,
+    settings: AppSettings,
 ) -> Response:
-    form = await request.form()
-    project = str(form.get("project") or "") or None
-    title = str(form.get("title") or "")
-    picked = [str(v) for v in form.getlist("pick")]
-    specs = [
-        FileSpec(str(form.get(f"path-{i}") or ""), str(form.get(f"why-{i}") or "")) for i in picked
-    ]
+    project = form.project or None
+    specs = form.specs()
     back = _url(request, "requests/new" + (f"?project={quote(project)}" if project else ""))
     created: list[ExportRequest] = []
 
@@ -123,11 +146,11 @@ async def create_request(
                 settings,
                 actor=caller.name,
                 project=create_project(caller, project),
-                title=title,
+                title=form.title,
                 files=specs,
-                submit_now=form.get("submit") == "yes",
+                submit_now=form.submit == "yes",
                 in_container=caller.in_container,
-            )
+            ).request
         )
         return (
             "Request created." if created[0].state == RequestState.draft else "Request submitted."
@@ -144,10 +167,10 @@ async def create_request(
 
 def _earlier_releases(session: Session, req: ExportRequest) -> list[dict[str, Any]]:
     out = []
-    for other in service.released_for_project(session, req.project):
+    for other in queries.released_for_project(session, req.project):
         if other.id == req.id:
             continue
-        outcomes = service.decision_of(other)
+        outcomes = queries.decision_of(other)
         out.append(
             {
                 "id": other.id,
@@ -156,7 +179,7 @@ def _earlier_releases(session: Session, req: ExportRequest) -> list[dict[str, An
                 "requester": other.requester,
                 "files": [
                     f.path
-                    for f in service.round_files(other, other.round)
+                    for f in queries.round_files(other, other.round)
                     if outcomes.get(f.id) == Decision.approve
                 ],
             }
@@ -172,12 +195,13 @@ def request_page(
     session: DbSession,
     settings: AppSettings,
 ) -> Response:
-    req, actor = load(session, caller, request_id)
+    ctx = load(session, caller, request_id)
+    req, actor = ctx.request, ctx.actor
     detail = view.detail(req, actor)
-    rows = {f.id: f for f in service.working_files(req)}
+    rows = {f.id: f for f in queries.working_files(req)}
     # the raw files for the checkers reviewing it, server-rendered previews for the rest,
     # judged under the project's output limits (a browser outside the TRE)
-    bytes_allowed = files.may_read_bytes(caller, actor, req)
+    bytes_allowed = files.may_read_bytes(caller, ctx)
     limits = preview_limits(req.project.policy_profile)
     previews = {
         f.id: build_preview(
@@ -220,14 +244,14 @@ def _request_action(
     session: Session,
     caller: Caller,
     request_id: int,
-    action: Callable[[], str],
+    action: Callable[[RequestContext], str],
     anchor: str = "",
 ) -> Response:
     back = _url(request, f"requests/{request_id}") + anchor
 
     def checked() -> str:
-        load(session, caller, request_id)  # the container's project rule, before anything
-        return action()
+        # Loaded once, locked, with the container's project rule, before anything else.
+        return action(load(session, caller, request_id, lock=True))
 
     return _act(request, session, checked, back, back)
 
@@ -242,16 +266,8 @@ def add_file(
     session: DbSession,
     settings: AppSettings,
 ) -> Response:
-    def action() -> str:
-        service.add_file(
-            session,
-            settings,
-            request_id,
-            actor=caller.name,
-            path=path,
-            justification=justification,
-            in_container=caller.in_container,
-        )
+    def action(ctx: RequestContext) -> str:
+        service.add_file(session, settings, ctx, path=path, justification=justification)
         return f"{path} added."
 
     return _request_action(request, session, caller, request_id, action)
@@ -264,10 +280,9 @@ def remove_file(
     path: Annotated[str, Form()],
     caller: AirlockCaller,
     session: DbSession,
-    settings: AppSettings,
 ) -> Response:
-    def action() -> str:
-        service.remove_file(session, settings, request_id, actor=caller.name, path=path)
+    def action(ctx: RequestContext) -> str:
+        service.remove_file(session, ctx, path=path)
         return f"{path} removed."
 
     return _request_action(request, session, caller, request_id, action)
@@ -282,15 +297,8 @@ def submit(
     settings: AppSettings,
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    def action() -> str:
-        req = service.submit(
-            session,
-            settings,
-            request_id,
-            actor=caller.name,
-            in_container=caller.in_container,
-            comment=comment.strip(),
-        )
+    def action(ctx: RequestContext) -> str:
+        req = service.submit(session, settings, ctx, comment=comment.strip())
         return f"Request {state_text(req.state)} for review."
 
     return _request_action(request, session, caller, request_id, action)
@@ -302,11 +310,10 @@ def withdraw(
     request_id: int,
     caller: AirlockCaller,
     session: DbSession,
-    settings: AppSettings,
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    def action() -> str:
-        service.withdraw(session, settings, request_id, actor=caller.name, comment=comment.strip())
+    def action(ctx: RequestContext) -> str:
+        service.withdraw(session, ctx, comment=comment.strip())
         return "Request withdrawn."
 
     return _request_action(request, session, caller, request_id, action)
@@ -320,10 +327,8 @@ def release(
     session: DbSession,
     settings: AppSettings,
 ) -> Response:
-    def action() -> str:
-        releasing.release(
-            session, settings, request_id, actor=caller.name, in_container=caller.in_container
-        )
+    def action(ctx: RequestContext) -> str:
+        releasing.release(session, settings, ctx)
         return "Released: the bundle is ready to download."
 
     return _request_action(request, session, caller, request_id, action)
@@ -333,10 +338,8 @@ def release(
 def download(
     request_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
 ) -> Response:
-    load(session, caller, request_id)
-    name, data = releasing.bundle_for_download(
-        session, settings, request_id, actor=caller.name, in_container=caller.in_container
-    )
+    ctx = load(session, caller, request_id)
+    name, data = releasing.bundle_for_download(session, settings, ctx)
     session.commit()  # the download's audit event is stored before any byte leaves
     return zip_response(name, data)
 
@@ -350,21 +353,11 @@ def vote(
     reviewer: Reviewer,
     caller: AirlockCaller,
     session: DbSession,
-    settings: AppSettings,
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    def action() -> str:
+    def action(ctx: RequestContext) -> str:
         outside_only(caller, "reviewing")
-        req = service.vote(
-            session,
-            settings,
-            request_id,
-            actor=caller.name,
-            file_id=file_id,
-            decision=decision,
-            comment=comment,
-            in_container=caller.in_container,
-        )
+        req = service.vote(session, ctx, file_id=file_id, decision=decision, comment=comment)
         if req.state not in REVIEWABLE:
             return f"Vote recorded; the request is now {state_text(req.state)}."
         return "Vote recorded."
@@ -378,10 +371,10 @@ def raw_file(
 ) -> Response:
     """The frozen bytes of a figure (PNG inline, PDF as a download), to the checkers
     reviewing the request only; everyone else sees the preview below."""
-    req, actor = load(session, caller, request_id)
-    row = files.file_row(req, file_id)
+    ctx = load(session, caller, request_id)
+    row = files.file_row(ctx.request, file_id)
     try:
-        files.require_bytes(caller, actor, req)
+        files.require_bytes(caller, ctx)
     except Forbidden as exc:
         files.audit_refusal(session, caller.name, row, exc.problem)
         session.commit()  # the refusal's audit event stays when the 403 rolls back the rest
@@ -394,11 +387,14 @@ def preview_file(
     request_id: int, file_id: int, caller: AirlockCaller, session: DbSession, settings: AppSettings
 ) -> Response:
     """A coarse server-rendered preview of a figure, for anyone who may see the request."""
-    req, actor = load(session, caller, request_id)
-    response = files.preview_response(settings, files.file_row(req, file_id))
-    if not files.may_read_bytes(caller, actor, req):
+    ctx = load(session, caller, request_id)
+    response = files.preview_response(settings, files.file_row(ctx.request, file_id))
+    if not files.may_read_bytes(caller, ctx):
         meter_figure(
-            session, username=caller.name, project=req.project.slug, nbytes=len(response.body)
+            session,
+            username=caller.name,
+            project=ctx.request.project.slug,
+            nbytes=len(response.body),
         )
     return response
 
@@ -420,7 +416,7 @@ def queue_page(
     states = [RequestState(state)] if state in {s.value for s in REVIEWABLE} else list(REVIEWABLE)
     rows = [
         view.summary(r)
-        for r in service.queue(
+        for r in queries.queue(
             session,
             checker=caller.name,
             project=project or None,

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trenv.vault import synth_lists as L
-from trenv.vault.bsn import make_bsns
+from trenv.demo import synth_lists as L
+from trenv.identifiers import make_bsns
 
 Progress = Callable[[str, int, int], None]
 IntArray = npt.NDArray[np.int64]

@@ -1,4 +1,11 @@
-"""Notebooks: their outputs are what could carry data out, so each output is scanned.
+"""Jupyter notebooks: refused at intake unless valid nbformat 4 without data files in
+outputs or attachments; then each output is scanned, since outputs are what could carry
+data out.
+
+Intake admits only output and attachment types a notebook shows (text, HTML, markdown,
+LaTeX, images that really are images); anything else (application/octet-stream,
+application/vnd.*, parquet, JSON data...) is a data file in disguise, and widget state can
+hold data too.
 
 Printed frames, long printed streams and embedded images are what a checker must look at;
 pseudonym-like values anywhere in the outputs fail, and so does a listing: more rows of one
@@ -10,13 +17,45 @@ carries only code and prose, and passes. Findings point at the cell:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trenv.airlock.checks.models import Finding, finding
-from trenv.airlock.checks.patterns import PSEUDONYM
-from trenv.airlock.checks.printed import html_rows, text_rows
+from trenv.airlock.checks.models import FileCheck, Finding, finding, summarise
+from trenv.airlock.checks.printed import html_rows, looks_tabular, text_rows
+from trenv.airlock.formats.png import PNG_MAGIC
+from trenv.airlock.formats.text import utf8_text
+from trenv.errors import Invalid
+from trenv.identifiers import PSEUDONYM
+
+if TYPE_CHECKING:
+    from trenv.airlock.intake import FrozenFile
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+GIF_MAGICS = (b"GIF87a", b"GIF89a")
+# Output and attachment types a notebook may carry; anything else (application/octet-stream,
+# application/vnd.*, application/x-*, parquet, JSON data...) is a data file in disguise.
+NOTEBOOK_OUTPUT_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/html",
+        "text/markdown",
+        "text/latex",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/svg+xml",
+        "application/javascript",
+    }
+)
+ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif"})
+_IMAGE_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "image/png": (PNG_MAGIC,),
+    "image/jpeg": (JPEG_MAGIC,),
+    "image/gif": GIF_MAGICS,
+}
 
 # A stream output longer than this many lines is reviewed (a printed frame or a data dump).
 MAX_STREAM_LINES = 50
@@ -30,8 +69,6 @@ MAX_TABLE_ROWS = 20
 # notebook is a listing cut into pieces small enough to pass one by one.
 MAX_NOTEBOOK_TABLE_ROWS = 200
 _TABLE = re.compile(r"<table[\s>]", re.IGNORECASE)
-_SPLIT = re.compile(r"\s{2,}|\t|\|")
-_NUMBER = re.compile(r"^-?\d[\d,.]*%?$")
 _IMAGES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
 
 
@@ -41,22 +78,78 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def looks_tabular(text: str) -> bool:
-    """Plain text that looks like a printed DataFrame: several lines with the same number
-    (two or more) of aligned fields, most of them holding numbers."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if len(lines) < 3:
-        return False
-    widths: dict[int, int] = {}
-    numeric_lines = 0
-    for line in lines:
-        fields = [f for f in _SPLIT.split(line.strip()) if f]
-        if len(fields) >= 2:
-            widths[len(fields)] = widths.get(len(fields), 0) + 1
-            if sum(bool(_NUMBER.match(f)) for f in fields) >= 1:
-                numeric_lines += 1
-    common = max(widths.values(), default=0)
-    return common >= 3 and numeric_lines >= 3
+# --- intake ----------------------------------------------------------------------------------
+
+
+def image_bytes(mime: str, payload: Any) -> bytes | None:
+    """Decoded bytes of a base64 image in a notebook if they really are ``mime``."""
+    if isinstance(payload, list):
+        payload = "".join(str(p) for p in payload)
+    if not isinstance(payload, str):
+        return None
+    try:
+        raw = base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw.startswith(_IMAGE_MAGIC.get(mime, (b"\x00\x00\x00",))) else None
+
+
+def notebook_problems(nb: dict[str, Any]) -> list[str]:
+    """Why a (valid v4) notebook may not leave: data files in outputs or attachments."""
+    problems: list[str] = []
+    if "widgets" in (nb.get("metadata") or {}):
+        problems.append("the notebook stores widget state, which can hold data")
+    for index, cell in enumerate(nb.get("cells", [])):
+        where = f"cell {index}"
+        for name, bundle in (cell.get("attachments") or {}).items():
+            for mime, payload in bundle.items():
+                if mime not in ATTACHMENT_TYPES:
+                    problems.append(f"{where} has an attachment {name!r} of type {mime}")
+                elif image_bytes(mime, payload) is None:
+                    problems.append(f"{where} has an attachment {name!r} that is not a {mime}")
+        for output in cell.get("outputs", []) or []:
+            for mime, payload in (output.get("data") or {}).items():
+                if mime not in NOTEBOOK_OUTPUT_TYPES:
+                    problems.append(f"{where} has an output of type {mime}")
+                elif mime in _IMAGE_MAGIC and image_bytes(mime, payload) is None:
+                    problems.append(f"{where} has an image output that is not a {mime}")
+    return problems
+
+
+def validate(path: str, data: bytes) -> None:
+    import nbformat  # imported when a notebook is first validated, not with the airlock
+
+    text = utf8_text(path, data, "notebook")
+    bad = Invalid(
+        f"{path} is not a valid Jupyter notebook (nbformat 4).",
+        "save it from JupyterLab (File > Save) and try again",
+    )
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise bad from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4:
+        raise bad
+    try:
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+        nbformat.validate(nb)
+    except Exception:  # nbformat raises several unrelated types for broken notebooks
+        raise bad from None
+    problems = notebook_problems(raw)
+    if problems:
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        raise Invalid(
+            f"{path} carries content that can hold data files: {shown}.",
+            "clear those outputs (or remove the attachments) and save the notebook again; "
+            "export tables as CSV instead",
+        )
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def check(frozen: FrozenFile, *, policy: str, record: bytes | None) -> FileCheck:
+    return summarise("notebook", scan_notebook(frozen.data), header_rows=0)
 
 
 def scan_notebook(data: bytes) -> list[Finding]:

@@ -9,7 +9,6 @@ run, with their checks and audit events.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,13 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trenv.config import Settings
+from trenv.demo.synth import GROUND_TRUTH, SynthConfig, generate
 from trenv.errors import NotFound
+from trenv.layout import demo_sources_dir
 from trenv.privacy import ledger
 from trenv.registry import datasets, grants, organisations
 from trenv.store import transaction
 from trenv.store.models import Grant, GrantStatus
 from trenv.vault import service
-from trenv.vault.synth import SynthConfig, generate
+from trenv.vault.manifest import published_references
 
 VERSION = "2024-12"  # the synthetic sources run to the end of 2024
 STEWARD = "stella"
@@ -78,8 +79,8 @@ def _registered(settings: Settings, reference: str) -> bool:
 
 def _synth(settings: Settings, persons: int, seed: int) -> Path:
     """The suppliers' extracts; regenerated only when missing (same seed: same bytes)."""
-    out = settings.home / "demo-sources" / f"{persons}-{seed}"
-    if not (out / "ground_truth.parquet").is_file():
+    out = demo_sources_dir(settings, persons, seed)
+    if not (out / GROUND_TRUTH).is_file():
         generate(out, SynthConfig(persons=persons, seed=seed, formats=("parquet",)))
     return out
 
@@ -107,7 +108,7 @@ def _link(settings: Settings, src: Path, prepared: Prepared) -> None:
     request = service.LinkRequest(
         spine=f"persons@{VERSION}",
         sources=[f"{n}@{VERSION}" for n in linked],
-        ground_truth=src / "ground_truth.parquet",
+        ground_truth=src / GROUND_TRUTH,
     )
     outcome = service.link_datasets(_tx(settings), settings, request, actor=STEWARD)
     prepared.note(f"linked {', '.join(outcome.registered)}")
@@ -152,15 +153,6 @@ def _budgets(settings: Settings, project: str, prepared: Prepared) -> None:
                     session, actor=STEWARD, project=project, dataset=dataset, rho_total=rho
                 )
                 prepared.note(f"DP budget rho {rho} on {dataset}")
-
-
-def published_references(settings: Settings, project: str) -> list[str]:
-    """name@version of every dataset in the project's current view ([] if none)."""
-    manifest = service.project_dir(settings, project) / "data" / "manifest.json"
-    if not manifest.is_file():
-        return []
-    entries = json.loads(manifest.read_text(encoding="utf-8")).get("datasets", [])
-    return sorted(f"{e['dataset']}@{e['version']}" for e in entries)
 
 
 def _publish(settings: Settings, project: str, prepared: Prepared) -> None:
