@@ -29,7 +29,7 @@ import requests
 
 from tests.hub.conftest import Hub, run
 from tests.support.lab_session import LabSession
-from trenv.layout import project_data_dir
+from tests.support.published import hand_published_view
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -155,9 +155,7 @@ print("PREPARED")
 
 @pytest.fixture(scope="module")
 def rosa(hub: Hub) -> Iterator[docker.models.containers.Container]:
-    data = project_data_dir(hub.settings, "proj-a")
-    data.mkdir(parents=True, exist_ok=True)
-    data.chmod(0o755)
+    data = hand_published_view(hub.settings, "proj-a")
     DATA.to_parquet(data / "convictions.parquet", index=False)
     (data / "convictions.parquet").chmod(0o644)
     reply = hub.spawn("rosa", "proj-a")

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page
 from tests.hub.conftest import PASSWORD, Hub, run
 from tests.support.browser import hub_login, screenshot
 from tests.support.lab_session import LabSession
-from trenv.layout import project_data_dir
+from tests.support.published import hand_published_view
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -67,9 +67,7 @@ print(json.dumps(requests.get(api + "/airlock/requests", headers=auth, timeout=3
 @pytest.fixture(scope="module")
 def rosa_server(hub: Hub) -> Iterator[docker.models.containers.Container]:
     # Project data the container sees read-only at /data (the vault would publish it here).
-    data = project_data_dir(hub.settings, "proj-a")
-    data.mkdir(parents=True, exist_ok=True)
-    data.chmod(0o755)
+    data = hand_published_view(hub.settings, "proj-a")
     (data / "people.csv").write_text("person,region\np1,noord\n")
     (data / "people.csv").chmod(0o644)
     reply = hub.spawn("rosa", "proj-a")
