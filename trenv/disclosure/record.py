@@ -60,6 +60,8 @@ class CellRecord(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     suppressed: Literal["primary", "secondary"] | None = None
     interval: tuple[float, float] | None = None  # LP-audited feasible range if suppressed
+    row_level: int | None = None  # see CellTable.row_level
+    column_level: int | None = None
 
 
 class CellTable(BaseModel):
@@ -89,6 +91,13 @@ class CellTable(BaseModel):
     reasons: list[list[str]] = Field(default_factory=list)
     suppressed: list[Literal["primary", "secondary"] | None] = Field(default_factory=list)
     interval: list[tuple[float, float] | None] = Field(default_factory=list)
+    # Tables with subtotals (``OutputRecord.subtotals``): how many of the axis' variables a
+    # cell's labels fix, from the left. A leaf row of ``index=[province, municipality]`` has
+    # row level 2, a province's subtotal row ``[p, "All"]`` level 1, the grand total row
+    # ``["All", ""]`` level 0 (and ``row_margin``). None: no subtotals on that axis (every
+    # row is a leaf or the grand total).
+    row_level: list[int] | None = None
+    column_level: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.row)
@@ -124,6 +133,9 @@ class OutputRecord(BaseModel):
     contributor: str | None = None
     margins: bool = False
     normalize: str | None = None
+    # The axes' variables are nested classifications (coarse to fine, e.g. province then
+    # municipality) and the table has a subtotal at every level (cells.row_level/column_level).
+    subtotals: bool = False
     structural_zeros: list[list[list[str]]] = Field(default_factory=list)  # [row, column]
     policy: str
     policy_version: str
