@@ -121,6 +121,29 @@ def test_differencing_against_saved_outputs(workspace: Path) -> None:
     assert second.status == "fail"
 
 
+def test_a_sum_table_without_one_person_is_flagged_before_submission(
+    data: pd.DataFrame,
+) -> None:
+    # The issue's reproduction: each table is safe, the pair gives person 11's months away.
+    t1 = tre.pivot_table(
+        data, values="months", index="court", columns="verdict", aggfunc="sum", contributor="person"
+    )
+    assert {v.rule_id: v.status for v in t1.record.rules}["population-difference"] == "pass"
+    tre.save(t1, "a")
+    t2 = tre.pivot_table(
+        data[data.person != 11],
+        values="months",
+        index="court",
+        columns="verdict",
+        aggfunc="sum",
+        contributor="person",
+    )
+    verdict = {v.rule_id: v for v in t2.record.rules}["population-difference"]
+    assert verdict.status == "fail" and t2.status == "fail"
+    assert "isolates 1 people" in verdict.detail and "saved table 1" in verdict.detail
+    assert "population-difference: fail" in t2._repr_html_()  # the researcher sees why
+
+
 def test_html_highlights_flagged_cells(data: pd.DataFrame) -> None:
     out = tre.crosstab(data.court, data.verdict, contributor=data.person)
     html = out._repr_html_()

@@ -47,15 +47,45 @@ def differencing_findings(records: Sequence[OutputRecord], new: OutputRecord) ->
     return found
 
 
-def _cell_keys(record: OutputRecord) -> dict[tuple[object, ...], float]:
-    """Published cells by (dimensions, labels): the same key means the same definition."""
+Definition = frozenset[tuple[str, str]]
+COUNT = "count"
+
+
+def _definitions(record: OutputRecord) -> dict[Definition, int]:
+    """Each cell's definition as {variable: label} over the variables it fixes, so that the
+    same group of people has the same key in every table: the row total of region x offence
+    is the cell of a one-way table by region, and every grand total is the empty key.
+    Margins fix none of their axis' variables; a subtotal row fixes its first ``level``."""
     cells = record.cells
-    dims = (tuple(record.index), tuple(record.columns))
-    return {
-        (dims, tuple(row), tuple(column)): float(value)
-        for row, column, value in zip(cells.row, cells.column, cells.published, strict=True)
-        if value is not None
-    }
+    out: dict[Definition, int] = {}
+    for i in range(len(cells)):
+        fixed: list[tuple[str, str]] = []
+        for names, labels, margin, levels in (
+            (record.index, cells.row[i], cells.row_margin[i], cells.row_level),
+            (record.columns, cells.column[i], cells.column_margin[i], cells.column_level),
+        ):
+            if margin:
+                continue
+            depth = len(names) if levels is None else levels[i]
+            fixed += list(zip(names[:depth], labels[:depth], strict=False))
+        out.setdefault(frozenset(fixed), i)
+    return out
+
+
+def _comparable(a: OutputRecord, b: OutputRecord) -> bool:
+    """Tables whose cells, cell by cell, are statistics of the same variable: two counts, or
+    two magnitudes of one values column (a sum and a mean of months over populations one
+    person apart give that person's months away as well as two sums do)."""
+    if a.kind != "table" or b.kind != "table" or a.cells.statistic or b.cells.statistic:
+        return False
+    if (a.statistic == COUNT) != (b.statistic == COUNT):
+        return False
+    return a.statistic == COUNT or a.values == b.values
+
+
+def _label(record: OutputRecord, i: int) -> str:
+    cells = record.cells
+    return f"{'/'.join(map(str, cells.row[i]))} x {'/'.join(map(str, cells.column[i])) or '-'}"
 
 
 def near_populations(
@@ -64,31 +94,72 @@ def near_populations(
     *,
     names: Sequence[str] | None = None,
 ) -> list[str]:
-    """Counts of the same cell in two tables that differ by fewer people than the threshold.
+    """Cells of ``new`` that describe nearly the same people as a published cell of an
+    earlier table: a few people (or a few rows of the same people) apart.
 
     Two tables of *slightly* different populations (all offenders, then all but one) are the
     classic differencing attack: the linear programme cannot see it, because their totals
-    simply contradict; but the difference of the two counts is a count of the few people
-    left out. Flag every such pair of published cells (0 < difference < threshold).
-    ``names[i]`` names ``records[i]`` in the messages (default: "table i+1")."""
-    if new.kind != "table" or new.statistic != "count" or new.normalize is not None:
+    simply contradict; but the difference of two counts is a count of the few people left
+    out, the difference of two sums is the sum of their values, and two means or medians a
+    person apart bound that person's value. So every pair of published cells with the same
+    definition (``_definitions``) in comparable tables is compared: a difference of 1 up to
+    the threshold - 1 in the people (contributors) or the rows the two cells were computed
+    from is flagged, whatever the statistic. For rounded counts the published difference
+    is what an intruder sees, so that is what is compared. ``names[i]`` names
+    ``records[i]`` in the messages (default: "table i+1")."""
+    if new.kind != "table" or new.cells.statistic is not None:
         return []
     threshold = float(new.policy_parameters.get("threshold", {}).get("min_contributors", 0))
     if threshold <= 0:
         return []
-    mine = _cell_keys(new)
+    mine = _definitions(new)
+    cells = new.cells
     problems: list[str] = []
     for position, record in enumerate(records):
-        if record.kind != "table" or record.statistic != "count" or record.normalize is not None:
+        if not _comparable(record, new):
             continue
         label = names[position] if names is not None else f"table {position + 1}"
-        for key, value in _cell_keys(record).items():
-            other = mine.get(key)
-            if other is not None and 0 < abs(other - value) < threshold:
-                _, row, column = key
-                problems.append(
-                    f"{'/'.join(map(str, row))} x {'/'.join(map(str, column)) or '-'}: "
-                    f"{other:g} here, {value:g} in {label}; the difference "
-                    f"isolates {abs(other - value):g} people (fewer than {threshold:g})"
-                )
+        theirs = record.cells
+        for key, j in _definitions(record).items():
+            i = mine.get(key)
+            if i is None or cells.published[i] is None or theirs.published[j] is None:
+                continue
+            problem = _near(new, i, record, j, threshold, label)
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def _near(
+    new: OutputRecord, i: int, old: OutputRecord, j: int, threshold: float, label: str
+) -> str | None:
+    """Why cell ``i`` of ``new`` and cell ``j`` of ``old`` together isolate a few people."""
+    a, b = new.cells, old.cells
+    here, there = float(a.published[i] or 0.0), float(b.published[j] or 0.0)
+    where = _label(new, i)
+    if new.statistic == COUNT:
+        rounded = new.rounding != "none" or old.rounding != "none"
+        # A rounded count stands for a band: the published difference is what is known.
+        apart = abs(here - there) if rounded else abs(a.rows[i] - b.rows[j])
+        if 0 < apart < threshold:
+            return (
+                f"{where}: {here:g} here, {there:g} in {label}; the difference "
+                f"isolates {apart:g} people (fewer than {threshold:g})"
+            )
+        return None
+    people = abs(a.contributors[i] - b.contributors[j])
+    rows = abs(a.rows[i] - b.rows[j])
+    what = f"the {new.statistic} of {new.values}"
+    if 0 < people < threshold:
+        return (
+            f"{where}: {what} here and the {old.statistic} in {label} are over populations "
+            f"{people} people apart; the difference isolates {people} people (fewer than "
+            f"{threshold:g}) and gives their {new.values} away"
+        )
+    if people == 0 and 0 < rows < threshold:
+        return (
+            f"{where}: {what} here and the {old.statistic} in {label} are over the same "
+            f"people but {rows} rows apart; the difference gives the {new.values} of those "
+            "rows away"
+        )
+    return None

@@ -53,13 +53,24 @@ class Output:
             else:
                 body = frame.to_html()
         rules = "".join(
-            f"<li>{html.escape(v.rule_id)}: {v.status} ({v.flagged_cells} cells)</li>"
+            f"<li>{html.escape(v.rule_id)}: {v.status} ({v.flagged_cells} cells)"
+            f"{_detail(v.detail)}</li>"
             for v in self.record.rules
         )
         return f"{head}{body}<ul>{rules}</ul>"
 
     def __repr__(self) -> str:
         return f"<trenv Output {self.record.kind} {self.record.statistic} {self.record.status}>"
+
+
+DETAIL_CHARS = 600  # of a verdict's explanation shown under the table
+
+
+def _detail(text: str) -> str:
+    if not text:
+        return ""
+    cut = text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + " …"
+    return f"<br><small>{html.escape(cut)}</small>"
 
 
 def register(output: Output) -> Output:

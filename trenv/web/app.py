@@ -60,6 +60,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     from trenv.web import oauth
     from trenv.web.airlock import api as airlock_api
     from trenv.web.airlock import pages as airlock_pages
+    from trenv.web.api import differencing as differencing_api
     from trenv.web.api import dp as dp_api
     from trenv.web.api import egress as egress_api
     from trenv.web.api import me as me_api
@@ -69,6 +70,7 @@ def include_routers(app: FastAPI, prefix: str) -> None:
     api = prefix + "api"
     app.include_router(me_api.router, prefix=api)
     app.include_router(dp_api.router, prefix=api)
+    app.include_router(differencing_api.router, prefix=api)
     app.include_router(egress_api.router, prefix=api)
     app.include_router(airlock_api.router, prefix=api)
     app.include_router(oauth.router, prefix=prefix.rstrip("/"))

@@ -140,3 +140,18 @@ AppIdentity = Annotated[Identity, Depends(get_identity)]
 Reviewer = Annotated[WebUser, Depends(require_scope(REVIEW))]
 Steward = Annotated[WebUser, Depends(require_scope(STEWARD))]
 Admin = Annotated[WebUser, Depends(require_scope(ADMIN))]
+
+
+async def server_project(user: CurrentUser, identity: AppIdentity) -> str:
+    """The project of the caller's running server: what a notebook asks of the API (DP
+    queries, the differencing check) is always about that project, never one it names."""
+    project = await identity.server_project(user.name)
+    if project is None:
+        raise Forbidden(
+            f"{user.name!r} has no running notebook server.",
+            "This runs for the project of your running server: start it from the hub.",
+        )
+    return project
+
+
+ServerProject = Annotated[str, Depends(server_project)]

@@ -9,13 +9,12 @@ are the wire schema's (trenv/wire/dp.py), which ``tre.dp`` in the notebook build
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from trenv.errors import Forbidden
 from trenv.privacy.service import budgets, run_query
-from trenv.web.deps import AppIdentity, AppSettings, CurrentUser
+from trenv.web.deps import AppSettings, CurrentUser, ServerProject
 from trenv.wire.dp import BudgetReport, DPQuery, DPResult
 
 router = APIRouter(prefix="/dp", tags=["differential privacy"])
@@ -39,20 +38,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "stays spent (the data had been read).",
     }.items()
 }
-
-
-async def server_project(user: CurrentUser, identity: AppIdentity) -> str:
-    """The project of the caller's running server: DP queries are scoped to it."""
-    project = await identity.server_project(user.name)
-    if project is None:
-        raise Forbidden(
-            f"{user.name!r} has no running notebook server.",
-            "DP queries run for the project of your running server: start it from the hub.",
-        )
-    return project
-
-
-ServerProject = Annotated[str, Depends(server_project)]
 
 
 @router.post("/query", summary="Run a DP query and charge the project's budget",
