@@ -26,6 +26,7 @@ import numpy as np
 from trenv.disclosure.grid import ADDITIVE_STATS, Grid
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rounding import round_base, round_midpoint6
+from trenv.disclosure.structure import aggregate
 
 REL = 1e-9  # relative slack for floats added in another order
 
@@ -54,6 +55,16 @@ def shown_values(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -
         if rounded.any():
             shown[rounded] = _round(value[rounded], method, base)
         return shown
+    if grid.axes is not None:
+        # Subtotals: what is rounded are the leaves; every subtotal is their rounded sum.
+        full = grid.with_margins(np.nan_to_num(value))
+        full[grid.present] = np.where(np.isnan(value[grid.index[grid.present]]), np.nan,
+                                      full[grid.present])  # fmt: skip
+        if record.statistic == "count" and method != "none":
+            rows, cols = grid.axes
+            leaves = np.nan_to_num(full[np.ix_(rows.leaves, cols.leaves)])
+            full = aggregate(_round(leaves, method, base), rows, cols)
+        return full
     if record.statistic in ("count", "sum"):
         # Absent margins are the sums of their cells; a cell without rows has no sum (its
         # value is None) but adds nothing to its margins.
@@ -119,8 +130,44 @@ def _own_statistics(record: OutputRecord, stat_of: np.ndarray) -> list[str]:
     return out
 
 
+def _subtotals(record: OutputRecord, grid: Grid) -> list[str]:
+    """Every recorded subtotal and total against its children, along both axes."""
+    assert grid.axes is not None
+    cells = record.cells
+    grids = {k: grid.spread(np.asarray(getattr(cells, k), dtype=float)) for k in ADDITIVE_STATS}
+    people = grid.spread(np.asarray(cells.contributors, dtype=float))
+    out: list[str] = []
+    rows, cols = grid.axes
+    for axis, along in ((rows, 0), (cols, 1)):
+        for total, parts in axis.children().items():
+            for other in range(grid.shape[1 - along]):
+                at = (total, other) if along == 0 else (other, total)
+                kids = (parts, other) if along == 0 else (other, parts)
+                i = int(grid.index[at])
+                if i < 0 or (grid.index[kids] < 0).any():
+                    continue  # an unpublished margin: nothing recorded to check
+                wrong = [
+                    f"{s} {g[at]:g} != {g[kids].sum():g} of its parts"
+                    for s, g in grids.items()
+                    if g[at] != g[kids].sum()
+                ]
+                n, members = people[at], people[kids]
+                if not members.max() <= n <= members.sum():
+                    wrong.append(
+                        f"{n:g} contributors, its parts {members.max():g}..{members.sum():g}"
+                    )
+                if wrong:
+                    out.append(
+                        f"cell {cells.row[i]}/{cells.column[i]}: the record is inconsistent: "
+                        + "; ".join(wrong)
+                    )
+    return list(dict.fromkeys(out))
+
+
 def _margins(record: OutputRecord, grid: Grid) -> list[str]:
     """Recorded margins against their recorded cells."""
+    if grid.axes is not None:
+        return _subtotals(record, grid)
     cells = record.cells
     r, c = grid.r, grid.c
     out = []

@@ -68,6 +68,20 @@ def rounding_error_bounds(method: str, base: int, published: float | None) -> tu
     return 0.0, 0.0
 
 
+def unfixed(rec: OutputRecord, i: int) -> list[bool]:
+    """Per variable (index, then columns): whether cell ``i`` of ``rec`` adds over it (a
+    margin, or a level below a subtotal's) instead of fixing it to its label."""
+    cells = rec.cells
+    out: list[bool] = []
+    for names, margin, levels in (
+        (rec.index, cells.row_margin[i], cells.row_level),
+        (rec.columns, cells.column_margin[i], cells.column_level),
+    ):
+        depth = 0 if margin else (len(names) if levels is None else levels[i])
+        out += [t >= depth for t in range(len(names))]
+    return out
+
+
 def _comparable(a: OutputRecord, b: OutputRecord) -> bool:
     return (
         a.kind == b.kind == "table"
@@ -153,6 +167,39 @@ def release_facts(rec: OutputRecord, atoms_of: list[np.ndarray], facts: Facts) -
         facts.add(atoms_of[i], errors, float(published))
 
 
+def nested_zeros(
+    group: list[OutputRecord],
+    dims: list[str],
+    code: dict[str, dict[str, int]],
+    grid: np.ndarray,
+) -> np.ndarray:
+    """Atoms that no person is in, known from a table with subtotals: it lists every
+    combination of its nested variables that occurs (a municipality only under its own
+    province), so every other combination is empty. An intruder knows the nesting anyway;
+    without it the programme would let Meppel's people sit in Utrecht."""
+    out = np.zeros(grid.size, dtype=bool)
+    for rec in group:
+        if not rec.subtotals:
+            continue
+        cells = rec.cells
+        for names, labels, levels, margin in (
+            (rec.index, cells.row, cells.row_level, cells.row_margin),
+            (rec.columns, cells.column, cells.column_level, cells.column_margin),
+        ):
+            if len(names) < 2 or levels is None:
+                continue
+            seen = np.zeros([len(code[d]) for d in names], dtype=bool)
+            for lab, lv, m in zip(labels, levels, margin, strict=True):
+                if not m and lv == len(names):
+                    seen[tuple(code[d][x] for d, x in zip(names, lab, strict=True))] = True
+            axes = [dims.index(d) for d in names]
+            shape = [len(code[d]) if k in axes else 1 for k, d in enumerate(dims)]
+            order = np.argsort(axes)  # the record's variables in the atoms' order
+            laid = np.transpose(seen, order).reshape(shape)
+            out |= ~np.broadcast_to(laid, grid.shape).ravel()
+    return out
+
+
 @dataclass
 class Ledger:
     """The tables a project has released (or asked to release), in order."""
@@ -174,9 +221,7 @@ class Ledger:
             names = rec.index + rec.columns
             for i in range(len(rec.cells)):
                 labels = rec.cells.row[i] + rec.cells.column[i]
-                margin = [rec.cells.row_margin[i]] * len(rec.index) + [
-                    rec.cells.column_margin[i]
-                ] * len(rec.columns)
+                margin = unfixed(rec, i)
                 for d, lab, m in zip(names, labels, margin, strict=False):
                     if not m and lab not in levels[d]:
                         levels[d].append(lab)
@@ -198,9 +243,7 @@ class Ledger:
             for i in range(len(rec.cells)):
                 sel: list[slice | int] = [slice(None)] * len(dims)
                 labels = rec.cells.row[i] + rec.cells.column[i]
-                margin = [rec.cells.row_margin[i]] * len(rec.index) + [
-                    rec.cells.column_margin[i]
-                ] * len(rec.columns)
+                margin = unfixed(rec, i)
                 for d, lab, m in zip(names, labels, margin, strict=False):
                     if not m:
                         sel[dims.index(d)] = code[d][lab]
@@ -221,8 +264,12 @@ class Ledger:
         n_vars = n_atoms + len(facts.error_lower)
         target_matrix = Facts(atoms=targets, errors=[[] for _ in targets]).matrix(n_atoms)
         target_matrix.resize((len(targets), n_vars))
-        lower = np.concatenate((np.full(n_atoms, 0.0 if nonneg else -np.inf), facts.error_lower))
-        upper = np.concatenate((np.full(n_atoms, np.inf), facts.error_upper))
+        atom_lower = np.full(n_atoms, 0.0 if nonneg else -np.inf)
+        atom_upper = np.full(n_atoms, np.inf)
+        impossible = nested_zeros(group, dims, code, grid)
+        atom_lower[impossible], atom_upper[impossible] = 0.0, 0.0
+        lower = np.concatenate((atom_lower, facts.error_lower))
+        upper = np.concatenate((atom_upper, facts.error_upper))
         lo, hi = feasible_intervals(
             facts.matrix(n_atoms), np.array(facts.rhs), lower, upper, target_matrix
         )

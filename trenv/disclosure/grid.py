@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trenv.disclosure.record import OutputRecord
+from trenv.disclosure.structure import Axis, aggregate, record_axes
 
 ADDITIVE_STATS = ("rows", "negatives", "missing")
 
@@ -25,6 +26,9 @@ class Grid:
     r: int  # inner rows
     c: int  # inner columns (1 for a one-way table)
     index: np.ndarray  # (r+1, c+1): position of the record cell, -1 if not in the record
+    # A table with subtotals: its row and column trees (subtotal rows and columns are
+    # among the "inner" ones; each sums its children, not everything before the margin).
+    axes: tuple[Axis, Axis] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -45,6 +49,10 @@ class Grid:
         grid = self.spread(flat)
         r, c = self.r, self.c
         absent = ~self.present
+        if self.axes is not None:
+            rows, cols = self.axes
+            full = aggregate(grid[np.ix_(rows.leaves, cols.leaves)], rows, cols)
+            return np.where(absent, full, grid)
         inner = grid[:r, :c]
         grid[:r, c] = np.where(absent[:r, c], inner.sum(axis=1), grid[:r, c])
         grid[r, :c] = np.where(absent[r, :c], inner.sum(axis=0), grid[r, :c])
@@ -55,6 +63,15 @@ class Grid:
 
 def table_grid(record: OutputRecord) -> Grid | str:
     """The grid of ``record``'s cells, or why the cell list is not one table."""
+    if record.subtotals:
+        found = record_axes(record)
+        if isinstance(found, str):
+            return found
+        leaves = found.index[np.ix_(found.rows.leaves, found.cols.leaves)]
+        if (leaves < 0).any():
+            return f"the record lacks {int((leaves < 0).sum())} cell(s) of its table"
+        r, c = found.index.shape
+        return Grid(r - 1, c - 1, found.index, axes=(found.rows, found.cols))
     cells = record.cells
     rows = list(
         dict.fromkeys(tuple(r) for r, m in zip(cells.row, cells.row_margin, strict=True) if not m)

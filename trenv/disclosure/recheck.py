@@ -24,6 +24,7 @@ from trenv.disclosure.grid import Grid, table_grid
 from trenv.disclosure.policy import Policy, load_policy
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
+from trenv.disclosure.structure import relations as tree_relations
 from trenv.disclosure.suppression import Relation, audit, table_relations
 
 CELL_RULES = (
@@ -170,7 +171,11 @@ def _audit(record: OutputRecord, pol: Policy, grid: Grid, shown: np.ndarray) -> 
     hidden = grid.spread(np.array([p is None for p in cells.published], dtype=float)) > 0
     hidden &= grid.present
     flat = np.nan_to_num(shown, nan=0.0).ravel()
-    if record.columns:
+    if grid.axes is not None:
+        # Subtotals: every level's sums, and no rectangle certificates (not a flat grid).
+        relations, shape = tree_relations(*grid.axes, row_sums=bool(record.columns)), None
+        hidden[:, c] &= bool(record.columns)  # a one-way table has no column margin
+    elif record.columns:
         relations, shape = table_relations(r, c), grid.shape
     else:
         # A one-way table with its total: the cells add up to the total.

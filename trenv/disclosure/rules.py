@@ -185,6 +185,27 @@ RULES: dict[str, tuple[str, Callable[..., tuple[np.ndarray, Callable[[int], str]
 }
 
 
+def primary_suppressions(results: list[RuleResult], published: np.ndarray) -> np.ndarray:
+    """The cells a ``suppress`` rule flags among the published ones; every result's mask is
+    cleared outside ``published`` (an unpublished margin is flagged for nothing)."""
+    primary = np.zeros(published.shape, dtype=bool)
+    for res in results:
+        res.mask[~published] = False
+        if res.action == "suppress":
+            primary |= res.mask
+    return primary
+
+
+def flag_texts(results: list[RuleResult], shape: tuple[int, ...]) -> np.ndarray:
+    """Per cell, the "; "-joined ids of the rules that flag it."""
+    text = np.full(shape, "", dtype=object)
+    for res in results:
+        for i in np.flatnonzero(res.mask):
+            cur = text.flat[i]
+            text.flat[i] = f"{cur}; {res.rule_id}" if cur else res.rule_id
+    return text
+
+
 def run_rules(stats: Stats, policy: Policy, context: Context) -> list[RuleResult]:
     """Every table rule the policy does not switch off, in a stable order."""
     out = []

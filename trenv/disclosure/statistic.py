@@ -27,6 +27,19 @@ def canonical(statistic: str | None) -> str:
     )
 
 
+FROM_SUMS = ("count", "sum", "mean")
+
+
+def from_sums(stats: dict[str, np.ndarray], statistic: str) -> np.ndarray:
+    """A count, sum or mean per cell from the cells' rows and sums (NaN where empty)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if statistic == "count":
+            return stats["rows"].astype(np.float64)
+        if statistic == "sum":
+            return np.where(stats["rows"] > 0, stats["sum"], np.nan)
+        return np.where(stats["rows"] > 0, stats["sum"] / stats["rows"], np.nan)
+
+
 def positional(group: np.ndarray, values: np.ndarray, n_groups: int, statistic: str) -> np.ndarray:
     """min/max/median/quantile/mode/std/var per group (NaN for empty groups)."""
     out = np.full(n_groups, np.nan)

@@ -21,7 +21,9 @@ from trenv.disclosure.rules import (
     COUNT_STATS,
     Context,
     RuleResult,
+    flag_texts,
     is_position,
+    primary_suppressions,
     run_rules,
 )
 from trenv.disclosure.suppression import (
@@ -114,11 +116,15 @@ def check_table(
     normalize: str | None = None,
     structural_zeros: Iterable[tuple[Any, Any]] = (),
     value_name: str | None = None,
+    subtotals: bool = False,
 ) -> TableCheck:
     """Compute, check and protect a table of ``statistic`` of ``values`` by index x columns.
 
     ``structural_zeros`` lists (row label, column label) cells that cannot occur (e.g.
     a court type that does not exist in a region): they are exempt from the zeros rule.
+    ``subtotals``: the index (and columns) variables are nested classifications, coarse to
+    fine, and the table gets a subtotal at every level, protected as one hierarchical
+    table (:mod:`trenv.disclosure.subtotals`; needs ``margins=True``).
     """
     pol = load_policy(policy)
     stat = stat_mod.canonical(statistic if values is not None else None)
@@ -146,6 +152,24 @@ def check_table(
         codes = [cd[keep] for cd in codes]
         vals = vals[keep] if vals is not None else None
     n_rows_in = int(keep.sum())
+    if subtotals:
+        # Imported here: the hierarchical check builds on this module's helpers.
+        from trenv.disclosure.subtotals import check_subtotals
+
+        if contributor is not None:
+            contrib, n_contrib = contributor_codes(frame[contributor], contributor)
+            contrib = contrib[keep] if not keep.all() else contrib
+        else:
+            contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
+        norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
+        if norm not in (None, "all", "index", "columns"):
+            raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
+        return check_subtotals(
+            codes=codes, levels=levels, index=index, columns=columns, values=values, vals=vals,
+            contrib=contrib, n_contrib=n_contrib, contributor=contributor, stat=stat, pol=pol,
+            margins=margins, margins_name=margins_name, norm=norm,
+            structural_zeros=structural_zeros, value_name=value_name,
+        )  # fmt: skip
     r_sizes = [len(lv) for lv in levels[: len(index)]]
     c_sizes = [len(lv) for lv in levels[len(index) :]]
     r = int(np.prod(r_sizes)) if r_sizes else 1
@@ -193,16 +217,11 @@ def check_table(
         if stat not in ("count", "sum", "mean")
         else []
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if stat == "count":
-            value = stats["rows"].astype(np.float64)
-        elif stat == "sum":
-            value = np.where(stats["rows"] > 0, stats["sum"], np.nan)
-        elif stat == "mean":
-            value = np.where(stats["rows"] > 0, stats["sum"] / stats["rows"], np.nan)
-        else:
-            assert vals is not None
-            value = _grid([stat_mod.positional(g, vals, n, stat) for g, n in groupings], r, c)
+    if stat in stat_mod.FROM_SUMS:
+        value = stat_mod.from_sums(stats, stat)
+    else:
+        assert vals is not None
+        value = _grid([stat_mod.positional(g, vals, n, stat) for g, n in groupings], r, c)
     if is_position(stat):
         assert vals is not None
         span = np.nan_to_num(stats["vmax"] - stats["vmin"]) * pol.extremes.tolerance
@@ -243,14 +262,8 @@ def check_table(
         published[:, c] = False
     if not columns:
         published[:, c] = False  # a one-way table has no column margin
-    for res in results:
-        res.mask[~published] = False
-
     # --- mitigation: primary, rounding, secondary with LP audit
-    primary = np.zeros_like(published)
-    for res in results:
-        if res.action == "suppress":
-            primary |= res.mask
+    primary = primary_suppressions(results, published)
     shown = value.copy()
     rounding = pol.rounding.method if stat in COUNT_STATS else "none"
     if rounding != "none":
@@ -293,11 +306,7 @@ def check_table(
         cols_keep = slice(None) if (margins and columns) else slice(0, c)
         return df.iloc[rows_keep, cols_keep]
 
-    flag_text = np.full((r + 1, c + 1), "", dtype=object)
-    for res in results:
-        for i in np.flatnonzero(res.mask):
-            cur = flag_text.flat[i]
-            flag_text.flat[i] = f"{cur}; {res.rule_id}" if cur else res.rule_id
+    flag_text = flag_texts(results, (r + 1, c + 1))
     table = frame_of(value)
     if stat == "count" and norm is None:
         table = table.astype(np.int64)

@@ -59,12 +59,16 @@ def crosstab(
     contributor: Any = None,
     policy: str | Path | Policy | None = None,
     structural_zeros: Sequence[tuple[Any, Any]] = (),
+    subtotals: bool = False,
 ) -> Output:
     """``pd.crosstab`` with disclosure control.
 
     ``contributor`` is the person-id array aligned with ``index`` (people, not rows, are
     counted). Every combination of observed categories is shown, as if ``dropna=False``:
-    hiding empty combinations would itself hide a disclosure check.
+    hiding empty combinations would itself hide a disclosure check. ``subtotals=True``
+    (with ``margins=True``): ``index`` (and ``columns``) are nested classifications, coarse
+    to fine (``[province, municipality]``); the table shows the combinations that occur with
+    a subtotal at every level, protected as one hierarchical table.
     """
     _ = dropna
     rows = [as_series(s, f"row_{i}") for i, s in enumerate(_as_list(index))]
@@ -107,6 +111,7 @@ def crosstab(
         normalize=normalize or None,
         structural_zeros=structural_zeros,
         value_name=str(getattr(values, "name", None) or aggfunc or "count"),
+        subtotals=subtotals,
     )
     names: dict[str, str | None] = {}
     if cname is not None:
@@ -132,11 +137,15 @@ def pivot_table(
     contributor: str | None = None,
     policy: str | Path | Policy | None = None,
     structural_zeros: Sequence[tuple[Any, Any]] = (),
+    subtotals: bool = False,
 ) -> Output:
     """``pd.pivot_table`` with disclosure control; ``aggfunc`` is one statistic name:
     count, sum, mean, median, std, var, min, max, mode or a quantile like ``q25``.
 
     ``fill_value`` is refused: filling suppressed cells would publish a made-up number.
+    ``subtotals=True`` (with ``margins=True``): the ``index`` (and ``columns``) variables
+    are nested classifications, coarse to fine, with a subtotal at every level (see
+    :func:`crosstab`).
     """
     _ = dropna, observed, sort
     if fill_value is not None:
@@ -160,5 +169,6 @@ def pivot_table(
         margins=margins,
         margins_name=margins_name,
         structural_zeros=structural_zeros,
+        subtotals=subtotals,
     )
     return _finish(check)
