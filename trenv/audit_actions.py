@@ -92,6 +92,8 @@ class AuditAction(enum.StrEnum):
     airlock_vote = "airlock.vote"
     airlock_bundle = "airlock.bundle"
     airlock_download = "airlock.download"
+    airlock_tau_argus = "airlock.tau_argus"
+    airlock_tau_argus_compare = "airlock.tau_argus.compare"
 
     # Differential privacy: the budget and each spend's life (SpendState after reserve).
     privacy_budget_set = "privacy.budget.set"
@@ -168,6 +170,8 @@ DESCRIPTIONS: dict[AuditAction, str] = {
     A.airlock_vote: "A checker voted on one file of a request.",
     A.airlock_bundle: "The release bundle and its signed disclosure record were written.",
     A.airlock_download: "The requester downloaded the released bundle.",
+    A.airlock_tau_argus: "A checker wrote a request file's table as tau-ARGUS input (true values).",
+    A.airlock_tau_argus_compare: "A checker compared tau-ARGUS's protected table with trenv's.",
     A.privacy_budget_set: "A project's DP budget (rho) on a dataset was set or changed.",
     A.privacy_reserve: "Budget was reserved for a DP query before it ran.",
     A.privacy_running: "A DP query touched the data: its reservation can no longer return.",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trenv.airlock.formats import ALLOWED_TYPES, FileType, suffix, validate_content
+from trenv.disclosure.tauargus import WORKSPACE_FOLDER as TAU_ARGUS_FOLDER
 from trenv.errors import Invalid
 from trenv.judge.image import DEFAULT_MAX_PIXELS, ReencodedImage
 
@@ -125,6 +126,12 @@ def normalise_path(rel_path: str) -> str:
             )
         if len(part) > MAX_NAME_CHARS:
             raise _refuse(f"A name in {shown} is longer than {MAX_NAME_CHARS} characters.", fix_rel)
+    if parts[0].lower() == TAU_ARGUS_FOLDER:
+        # tre.tau_argus writes the unsuppressed table there for a tau-ARGUS cross-check.
+        raise _refuse(
+            f"{shown} is tau-ARGUS input: it holds the table's unsuppressed values.",
+            "export the checked table itself (tre.save writes it to outputs/)",
+        )
     return "/".join(parts)
 
 

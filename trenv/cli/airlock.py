@@ -12,12 +12,16 @@ import io
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from trenv import signing
 from trenv.airlock.bundle import check_bundle
 from trenv.cli.common import JsonOption, fail, ok, print_json, print_table, session_scope, state
+
+if TYPE_CHECKING:  # imported in the commands: `verify` must start without the database
+    from trenv.airlock.tau_argus import TauArgusRefused
 
 airlock_app = typer.Typer(help="Export requests and released bundles.", no_args_is_help=True)
 
@@ -122,3 +126,112 @@ def airlock_verify(
         f"disclosure record of request {request.get('id')} ({request.get('project')}, "
         f"policy {request.get('policy')})"
     )
+
+
+@airlock_app.command("tau-argus")
+def airlock_tau_argus(
+    request_id: int = typer.Argument(..., help="The export request's id."),
+    file_path: str = typer.Argument(..., help="The table's path in the request."),
+    outdir: Path = typer.Argument(..., help="Folder to write the tau-ARGUS files into."),
+    method: str = typer.Option("MOD", help="tau-ARGUS's secondary suppression: MOD, GH or OPT."),
+    interactive: bool = typer.Option(
+        False, "--interactive", help="End the batch in tau-ARGUS's window (<GOINTERACTIVE>)."
+    ),
+) -> None:
+    """Write a request's saved table and its policy's rules as tau-ARGUS 4.2 batch input.
+
+    For a checker reviewing the request (--as USER). The files hold the table's true values:
+    they are written owner-only and never overwritten; the action is audited."""
+    from trenv.airlock import tau_argus
+
+    if method not in ("MOD", "GH", "OPT"):
+        fail(f"--method {method!r}: use MOD, GH or OPT.")
+    user = state.person()
+    refused: tau_argus.TauArgusRefused | None = None
+    with session_scope() as session:
+        try:
+            loaded = tau_argus.load_for_checker(
+                session, state.settings, request_id, file_path, user
+            )
+        except tau_argus.TauArgusRefused as error:
+            refused = error
+        else:
+            written = tau_argus.write_request_batch(
+                session,
+                loaded,
+                outdir,
+                method=method,  # type: ignore[arg-type]
+                interactive=interactive,
+            )
+    if refused is not None:
+        _refuse(user, refused)
+    for path in written.values():
+        typer.echo(str(path))
+    name = next(n for n in written if n.endswith("-audit.arb")).removesuffix("-audit.arb")
+    ok(
+        f"tau-ARGUS input for {file_path} of request {request_id} in {outdir}: run {name}.arb "
+        f"and {name}-audit.arb in tau-ARGUS, then `trenv airlock tau-argus-compare` on each "
+        "written -safe.csv (README.txt says more). The files hold unsuppressed values."
+    )
+
+
+def _refuse(user: str, refused: TauArgusRefused) -> NoReturn:
+    """Audit a refused read (in a transaction of its own: the refused one wrote nothing)."""
+    from trenv.airlock import tau_argus
+
+    with session_scope() as session:
+        tau_argus.audit_refusal(session, user, refused)
+    fail(str(refused))
+
+
+@airlock_app.command("tau-argus-compare")
+def airlock_tau_argus_compare(
+    request_id: int = typer.Argument(..., help="The export request's id."),
+    file_path: str = typer.Argument(..., help="The table's path in the request."),
+    tau_output: Path = typer.Argument(..., help="The table tau-ARGUS wrote (-safe.csv)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Compare tau-ARGUS's protected table with trenv's suppression pattern for the file.
+
+    For a checker reviewing the request (--as USER); audited."""
+    from trenv.airlock import tau_argus
+
+    user = state.person()
+    refused: tau_argus.TauArgusRefused | None = None
+    with session_scope() as session:
+        try:
+            loaded = tau_argus.load_for_checker(
+                session, state.settings, request_id, file_path, user
+            )
+        except tau_argus.TauArgusRefused as error:
+            refused = error
+        else:
+            comparison = tau_argus.compare_request(session, loaded, tau_output)
+    if refused is not None:
+        _refuse(user, refused)
+    if as_json:
+        print_json(comparison.as_dict())
+        return
+    typer.echo(comparison.summary)
+    if comparison.cells:
+        print_table(
+            f"Suppressed cells of {file_path}",
+            ["row", "column", "trenv", "tau-ARGUS", "note"],
+            [
+                [
+                    " / ".join(c.row),
+                    " / ".join(c.column),
+                    c.trenv or "published",
+                    f"{c.tau_status} {tau_argus_status(c.tau_status)}",
+                    c.note,
+                ]
+                for c in comparison.cells
+            ],
+        )
+
+
+def tau_argus_status(status: int) -> str:
+    """tau-ARGUS's name of a cell status number."""
+    from trenv.disclosure.tauargus import STATUSES
+
+    return STATUSES[status]

@@ -11,6 +11,7 @@ from trenv.lab.figures import bar, hist
 from trenv.lab.models import model_summary
 from trenv.lab.outputs import Output, outputs, save
 from trenv.lab.tables import crosstab, pivot_table
+from trenv.lab.tau_argus import tau_argus
 
 __all__ = [
     "ExportError",
@@ -27,4 +28,5 @@ __all__ = [
     "pivot_table",
     "request_export",
     "save",
+    "tau_argus",
 ]
