@@ -46,6 +46,12 @@ class Finding:
     lower: float
     upper: float
     required: float
+    cell: int = -1  # position in the release's cell list
+
+    @property
+    def narrow(self) -> bool:
+        """Narrower than the protection width: the cell is pinned down."""
+        return self.upper - self.lower < self.required - 1e-9
 
     def reason(self) -> str:
         return (
@@ -211,6 +217,12 @@ class Ledger:
 
     def check(self, new: OutputRecord) -> list[Finding]:
         """Suppressed cells (of any comparable release) that ``new`` helps pin down."""
+        return [f for f in self.intervals(new) if f.narrow]
+
+    def intervals(self, new: OutputRecord) -> list[Finding]:
+        """The feasible interval of every suppressed cell of ``new`` and of the comparable
+        releases, given all of them together (``Finding.release``: position among the
+        comparable releases, ``new`` last)."""
         group = [r for r in self.records if _comparable(r, new)]
         if not group:
             return []
@@ -273,11 +285,8 @@ class Ledger:
         lo, hi = feasible_intervals(
             facts.matrix(n_atoms), np.array(facts.rhs), lower, upper, target_matrix
         )
-        findings = []
-        for (pos, i, need), a, b in zip(meta, lo, hi, strict=True):
-            if b - a < need - 1e-9:
-                rec = group[pos]
-                findings.append(
-                    Finding(pos, rec.cells.row[i], rec.cells.column[i], float(a), float(b), need)
-                )
-        return findings
+        return [
+            Finding(pos, group[pos].cells.row[i], group[pos].cells.column[i], float(a),
+                    float(b), need, cell=i)
+            for (pos, i, need), a, b in zip(meta, lo, hi, strict=True)
+        ]  # fmt: skip

@@ -17,6 +17,8 @@ import numpy as np
 
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.structure import Axis, aggregate, record_axes
+from trenv.disclosure.structure import relations as tree_relations
+from trenv.disclosure.suppression import Relation, table_relations
 
 ADDITIVE_STATS = ("rows", "negatives", "missing")
 
@@ -43,6 +45,16 @@ class Grid:
         out = np.full(self.shape, fill, dtype=np.result_type(flat, type(fill)))
         out[self.present] = flat[self.index[self.present]]
         return out
+
+    def relations(self, two_way: bool) -> list[Relation]:
+        """The table's additive facts over flat grid positions (``i * (c + 1) + j``): its
+        subtotals' and margins' sums; a one-way table (``two_way`` False) has only the
+        column's (its column margin is never published)."""
+        if self.axes is not None:
+            return tree_relations(*self.axes, row_sums=two_way)
+        if two_way:
+            return table_relations(self.r, self.c)
+        return [Relation(np.arange(self.r) * (self.c + 1), self.r * (self.c + 1))]
 
     def with_margins(self, flat: np.ndarray) -> np.ndarray:
         """Like ``spread``, with absent margins summed from their inner cells."""

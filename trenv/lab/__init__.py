@@ -8,6 +8,7 @@ from trenv.lab import dp
 from trenv.lab.describe import describe
 from trenv.lab.export import ExportError, ExportRequest, export_request, request_export
 from trenv.lab.figures import bar, hist
+from trenv.lab.linked import linked_tables
 from trenv.lab.models import model_summary
 from trenv.lab.outputs import Output, outputs, save
 from trenv.lab.tables import crosstab, pivot_table
@@ -23,6 +24,7 @@ __all__ = [
     "dp",
     "export_request",
     "hist",
+    "linked_tables",
     "model_summary",
     "outputs",
     "pivot_table",
