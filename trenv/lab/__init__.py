@@ -10,6 +10,7 @@ from trenv.lab.export import ExportError, ExportRequest, export_request, request
 from trenv.lab.figures import bar, hist
 from trenv.lab.models import model_summary
 from trenv.lab.outputs import Output, outputs, save
+from trenv.lab.survival import cox, kaplan_meier
 from trenv.lab.tables import crosstab, pivot_table
 
 __all__ = [
@@ -17,11 +18,13 @@ __all__ = [
     "ExportRequest",
     "Output",
     "bar",
+    "cox",
     "crosstab",
     "describe",
     "dp",
     "export_request",
     "hist",
+    "kaplan_meier",
     "model_summary",
     "outputs",
     "pivot_table",
