@@ -14,6 +14,7 @@ import pytest
 
 import trenv.lab as tre
 from trenv.airlock.checks import FileCheck
+from trenv.airlock.differencing import EarlierFile, record_findings
 from trenv.airlock.formats import check_file
 from trenv.airlock.intake import read_sidecar, read_workspace_file, sidecar_paths
 from trenv.disclosure.survival import log_log_interval, product_limit
@@ -209,3 +210,23 @@ def test_survival_record_without_its_steps(ws: Path) -> None:
     check = run(ws, "outputs/km.csv")
     assert rules(check, "fail") == {"record-match"}
     assert any("its output record 0" in f.message for f in check.findings)
+
+
+def test_server_compares_survival_tables_of_nearly_the_same_people(ws: Path) -> None:
+    df = people(700, seed=12)
+    tre.save(tre.kaplan_meier(df, "days", "reoffended", contributor="pid"), "all")
+    tre.save(tre.kaplan_meier(df.iloc[2:], "days", "reoffended", contributor="pid"), "less")
+    earlier = [
+        EarlierFile(
+            name="outputs/all.csv (request 1)",
+            kind="table",
+            header_rows=1,
+            read=lambda: (ws / "outputs" / "all.csv").read_bytes(),
+            read_record=lambda: (ws / "outputs" / "all.record.json").read_bytes(),
+        )
+    ]
+    new = (ws / "outputs" / "less.record.json").read_bytes()
+    found = {f.rule_id: f for f in record_findings(new, earlier)}
+    assert found["population-difference"].status == "fail"
+    assert "isolates 2 people" in found["population-difference"].message
+    assert "population-difference" not in {f.rule_id for f in record_findings(new, [])}

@@ -18,6 +18,7 @@ from statsmodels.duration.survfunc import SurvfuncRight
 import trenv.lab as tre
 from trenv.disclosure import OutputRecord, load_policy, recheck
 from trenv.disclosure.errors import DisclosureInputError
+from trenv.disclosure.populations import near_populations, near_survival
 from trenv.disclosure.survival import (
     default_interval,
     interval_ends,
@@ -390,3 +391,20 @@ def _policy_with_threshold(threshold: int):  # type: ignore[no-untyped-def]
             "name": f"threshold-{threshold}",
         }
     )
+
+
+def test_two_curves_of_populations_a_few_people_apart_are_flagged() -> None:
+    df = cohort(800, seed=6)
+    whole = km_record(df)
+    but_three = km_record(df.iloc[3:])
+    found = near_populations([whole], but_three, names=["the first curve"])
+    assert any("at risk 0: 797 here, 800 in the first curve" in p for p in found)
+    # Curves of other groups, other events or populations far apart are not compared.
+    other = km_record(df.iloc[200:])
+    assert not any("at risk 0:" in p for p in near_populations([whole], other))
+    other_event = tre.kaplan_meier(
+        df.iloc[3:].rename(columns={"reoffended": "died"}), "days", "died", contributor="pid"
+    ).record
+    assert near_survival([whole], other_event) == []
+    by_group = km_record(df.iloc[3:], by="offence")
+    assert near_survival([whole], by_group) == []
