@@ -235,3 +235,15 @@ def test_cox_arguments(people: pd.DataFrame) -> None:
         tre.cox(gaps, "days", "reoffended", formula="age", contributor="pid")
     with pytest.raises(DisclosureInputError, match="ties"):
         tre.cox(people, "days", "reoffended", ["age"], ties="exact", contributor="pid")
+
+
+def test_curves_without_events_or_with_everyone_at_once() -> None:
+    censored = pd.DataFrame({"pid": range(30), "days": np.arange(30.0), "reoffended": False})
+    km = tre.kaplan_meier(censored, "days", "reoffended", contributor="pid")
+    assert (km.result["survival"] == 1).all() and (km.result["ci_lower"] == 1).all()
+    assert km.result["censored"].tolist() == [10, 10, 10]
+    at_once = pd.DataFrame({"pid": range(30), "days": 0.0, "reoffended": True})
+    km = tre.kaplan_meier(at_once, "days", "reoffended", contributor="pid")
+    assert km.result.reset_index()[["time", "events", "survival"]].values.tolist() == [
+        [0.0, 30, 0.0]
+    ]

@@ -139,10 +139,11 @@ def _estimates(
     pos = np.searchsorted(ends, own - 1e-9 * width, side="left")
     coarse = np.where(pos < ends.size, ends[np.minimum(pos, ends.size - 1)], ends[-1] + width)
     fit = survfunc.SurvfuncRight(coarse, events.astype(np.int64))
-    at = np.searchsorted(fit.surv_times, ends, side="right") - 1
-    safe_at = np.maximum(at, 0)
-    survival = np.where(at >= 0, fit.surv_prob[safe_at], 1.0)
-    se = np.where(at >= 0, np.nan_to_num(fit.surv_prob_se[safe_at], nan=0.0), 0.0)
+    # The estimate just after each step's end; 1 (and no error) before the first event.
+    times = np.r_[-np.inf, fit.surv_times]
+    at = np.searchsorted(times, ends, side="right") - 1
+    survival = np.r_[1.0, fit.surv_prob][at]
+    se = np.nan_to_num(np.r_[0.0, fit.surv_prob_se][at], nan=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         greenwood = np.where(survival > 0, (se / survival) ** 2, np.inf)
     lower, upper = log_log_interval(survival, greenwood, confidence)
