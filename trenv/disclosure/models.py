@@ -26,9 +26,14 @@ def check_model(
     df_resid: float,
     level_counts: dict[str, dict[str, int]],
     policy: str | Policy = "trenv-default",
+    *,
+    events: int | None = None,
+    parameters: int | None = None,
 ) -> ModelVerdict:
     """``level_counts`` maps a coefficient (dummy column) to counts per group, e.g.
-    ``{"offence[T.arson]": {"all": 7}}`` or, for logistic models, per outcome value."""
+    ``{"offence[T.arson]": {"all": 7}}`` or, for logistic models, per outcome value.
+    Survival models also record their ``events`` and fitted ``parameters`` (their
+    ``df_resid`` is events minus parameters)."""
     pol = load_policy(policy)
     rules = []
     action = pol.model.action
@@ -74,7 +79,12 @@ def check_model(
         status="fail" if failing else ("review" if reviewing else "pass"),
         rules=rules,
         model=ModelCheck(
-            model_type=model_type, n_obs=n_obs, df_resid=df_resid, level_counts=level_counts
+            model_type=model_type,
+            n_obs=n_obs,
+            df_resid=df_resid,
+            level_counts=level_counts,
+            events=events,
+            parameters=parameters,
         ),
     )
     return ModelVerdict(record=record, dof_ok=dof_ok, small_levels=small)

@@ -8,6 +8,9 @@ inconsistent")``. Tables that contradict each other cannot describe the same peo
 combining them tells an attacker nothing; the new table is then checked against the
 largest group of earlier tables (newest first) that is consistent with it.
 
+Survival tables are compared the same way with earlier survival tables: the people at risk
+at a boundary both publish, and the events up to it (``near_survival``).
+
 Used by the notebook (``trenv.lab.ledger``) and the airlock
 (``trenv.airlock.server_differencing``), so both see the same verdict. Depends on
 ``trenv.disclosure`` only.
@@ -106,7 +109,10 @@ def near_populations(
     the threshold - 1 in the people (contributors) or the rows the two cells were computed
     from is flagged, whatever the statistic. For rounded counts the published difference
     is what an intruder sees, so that is what is compared. ``names[i]`` names
-    ``records[i]`` in the messages (default: "table i+1")."""
+    ``records[i]`` in the messages (default: "table i+1"). Survival tables are compared
+    with earlier survival tables (``near_survival``)."""
+    if new.kind == "survival":
+        return near_survival(records, new, names=names)
     if new.kind != "table" or new.cells.statistic is not None:
         return []
     threshold = float(new.policy_parameters.get("threshold", {}).get("min_contributors", 0))
@@ -163,3 +169,57 @@ def _near(
             "rows away"
         )
     return None
+
+
+def _survival_points(record: OutputRecord) -> dict[tuple[object, ...], float]:
+    """What a survival table says about its population, by (definition, group, quantity,
+    time): the people still at risk at each published boundary and the events up to it."""
+    check = record.survival
+    if check is None:
+        return {}
+    meaning = (check.duration, check.event, check.time_unit, tuple(check.by))
+    points: dict[tuple[object, ...], float] = {}
+    for group in check.groups:
+        if group.withheld or not group.steps:
+            continue
+        label = tuple(group.label)
+        events = 0
+        for step in group.steps:
+            points[(meaning, label, "at risk", step.time_from)] = step.at_risk
+            points[(meaning, label, "events up to", step.time_from)] = events
+            events += step.events
+        last = group.steps[-1]
+        points[(meaning, label, "at risk", last.time)] = last.at_risk - last.events - last.censored
+        points[(meaning, label, "events up to", last.time)] = events
+    return points
+
+
+def near_survival(
+    records: Sequence[OutputRecord],
+    new: OutputRecord,
+    *,
+    names: Sequence[str] | None = None,
+) -> list[str]:
+    """Two survival tables of the same duration, event and groups that differ by fewer
+    people than the threshold at a boundary both publish (the people at risk then, or the
+    events up to then): the difference counts the few people between the two populations,
+    as for count tables."""
+    threshold = float(new.policy_parameters.get("threshold", {}).get("min_contributors", 0))
+    mine = _survival_points(new)
+    if threshold <= 0 or not mine:
+        return []
+    problems: list[str] = []
+    for position, record in enumerate(records):
+        if record.kind != "survival":
+            continue
+        label = names[position] if names is not None else f"survival table {position + 1}"
+        for key, value in _survival_points(record).items():
+            other = mine.get(key)
+            if other is not None and 0 < abs(other - value) < threshold:
+                _, group, quantity, time = key
+                problems.append(
+                    f"group {'/'.join(map(str, group)) or 'all'}, {quantity} {time:g}: "
+                    f"{other:g} here, {value:g} in {label}; the difference isolates "
+                    f"{abs(other - value):g} people (fewer than {threshold:g})"
+                )
+    return problems

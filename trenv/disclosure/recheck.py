@@ -10,7 +10,8 @@ suppression must be unpublished. The record must be consistent with itself
 (``consistency``): its published numbers must be what its statistics give. For count/sum
 tables with margins (rounded and normalised ones included: the shown values are
 recomputed from the record) the LP audit is re-run on exactly the published cells.
-Differencing needs the whole release ledger and is run by the caller.
+Differencing needs the whole release ledger and is run by the caller. Survival records
+(``kind="survival"``) are re-checked step by step by ``survival_recheck``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
 from trenv.disclosure.structure import relations as tree_relations
 from trenv.disclosure.suppression import Relation, audit, table_relations
+from trenv.disclosure.survival_recheck import survival_problems
 
 CELL_RULES = (
     "threshold",
@@ -127,7 +129,7 @@ def recheck(record: OutputRecord, policy: str | Policy) -> Recheck:
     """Problems found when re-checking ``record`` under ``policy`` (empty if it passes)."""
     pol = load_policy(policy)
     out = Recheck()
-    if record.kind != "table":
+    if record.kind not in ("table", "survival"):
         out.problems.append(f"only tables can be re-checked from a record, not {record.kind}")
         return out
     if (record.policy, record.policy_version) != (pol.name, pol.version):
@@ -135,8 +137,11 @@ def recheck(record: OutputRecord, policy: str | Policy) -> Recheck:
             f"checked under {record.policy} v{record.policy_version}, project policy is "
             f"{pol.name} v{pol.version}"
         )
-    if pol.contributor_required and record.contributor is None:
+    if (pol.contributor_required or record.kind == "survival") and record.contributor is None:
         out.problems.append("no contributor column: people were not counted")
+    if record.kind == "survival":
+        out.problems.extend(str(p) for p in survival_problems(record, pol))
+        return out
     cells = record.cells
     if cells.statistic is not None:
         stat_of = np.array(cells.statistic, dtype=object)

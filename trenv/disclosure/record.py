@@ -121,11 +121,51 @@ class ModelCheck(BaseModel):
     n_obs: int
     df_resid: float
     level_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Survival models (``tre.cox``): the events and the fitted coefficients behind
+    # ``df_resid`` (events - parameters), so the airlock can check the three agree.
+    events: int | None = None
+    parameters: int | None = None
+
+
+class SurvivalStep(BaseModel):
+    """One published step of a Kaplan-Meier curve: the people at risk at its start, who
+    left in ``(time_from, time]`` (the first step from 0 inclusive) and the estimate at
+    ``time``."""
+
+    time_from: float
+    time: float
+    at_risk: int
+    events: int
+    censored: int
+    survival: float
+    ci_lower: float
+    ci_upper: float
+
+
+class SurvivalGroup(BaseModel):
+    label: list[str] = Field(default_factory=list)  # the ``by`` values; [] without ``by``
+    persons: int | None  # None only in ``public()`` of a withheld group
+    withheld: bool = False  # fewer persons than the threshold: no steps published
+    cut: bool = False  # the curve ends before the last person left (the tail is withheld)
+    steps: list[SurvivalStep] = Field(default_factory=list)
+
+
+class SurvivalCheck(BaseModel):
+    """What the airlock needs to re-check every published step of a survival table."""
+
+    duration: str
+    event: str
+    by: list[str] = Field(default_factory=list)
+    interval: float  # step boundaries are multiples of this
+    time_unit: str | None = None  # "days" for date differences; None: the data's own unit
+    confidence: float = 0.95
+    ci_method: Literal["log-log"] = "log-log"
+    groups: list[SurvivalGroup] = Field(default_factory=list)
 
 
 class OutputRecord(BaseModel):
     schema_version: Literal["trenv.output-record/1"] = SCHEMA_VERSION
-    kind: Literal["table", "figure", "model"]
+    kind: Literal["table", "figure", "model", "survival"]
     statistic: str
     values: str | None = None
     index: list[str] = Field(default_factory=list)
@@ -145,6 +185,7 @@ class OutputRecord(BaseModel):
     rules: list[RuleVerdict]
     cells: CellTable = Field(default_factory=CellTable)
     model: ModelCheck | None = None
+    survival: SurvivalCheck | None = None
     audit_passed: bool | None = None
     code: str = ""
     trenv_version: str = ""
@@ -184,4 +225,7 @@ class OutputRecord(BaseModel):
             if named:
                 verdict["cells"] = [p for p in verdict["cells"] if p not in named]
                 verdict["detail"] = ""  # e.g. differencing quotes the cells' intervals
+        for group in (data.get("survival") or {}).get("groups", []):
+            if group["withheld"]:
+                group["persons"] = None  # a withheld group is smaller than the threshold
         return data

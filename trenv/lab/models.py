@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from trenv.disclosure import DisclosureInputError, Policy
-from trenv.disclosure.models import check_model
+from trenv.disclosure.models import ModelVerdict, check_model
 from trenv.lab import session
 from trenv.lab.outputs import Output, register
 
@@ -99,6 +99,12 @@ def model_summary(
             "linear/logistic model; fit it first"
         )
     verdict = check_model(kind, n, dof, levels, policy or session.default_policy())
+    return finish_model(table, verdict)
+
+
+def finish_model(table: pd.DataFrame, verdict: ModelVerdict) -> Output:
+    """The coefficient table with what the verdict withholds blanked and flagged, as an
+    output of the session."""
     safe = table.copy()
     pol_action = verdict.record.policy_parameters["model"]["action"]
     if pol_action == "suppress":

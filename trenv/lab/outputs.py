@@ -26,6 +26,8 @@ class Output:
     record: OutputRecord
     table: pd.DataFrame | None = None  # the checked (safe) counts behind a figure
     flags: pd.DataFrame | None = field(default=None, repr=False)
+    # A figure drawn from a safe table ``result`` (tre.kaplan_meier); saved beside its CSV.
+    figure: Any = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -104,6 +106,10 @@ def save(output: Output | dp.DPOutput, name: str) -> dict[str, Path]:
     payloads: dict[str, bytes] = {}
     if isinstance(output.result, pd.DataFrame):
         payloads[f"{name}.csv"] = output.result.to_csv().encode("utf-8")
+        if output.figure is not None:
+            buf = io.BytesIO()
+            output.figure.savefig(buf, format="png")
+            payloads[f"{name}.png"] = buf.getvalue()
     else:
         buf = io.BytesIO()
         output.result.savefig(buf, format="png")

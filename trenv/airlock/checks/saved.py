@@ -7,6 +7,7 @@ published value in the CSV must be the record's published value for that cell (a
 cell the record hides must be empty), and the per-cell counts are run through the project's
 own policy again (``trenv.disclosure.recheck``). Verdicts the record carries for rules that
 cannot be re-run from it (differencing, class disclosure, shares) can only add findings.
+Survival tables and Cox models have their own checks (:mod:`.survival`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from trenv.airlock.checks.grid import csv_rows
 from trenv.airlock.checks.models import Finding, finding
+from trenv.airlock.checks.survival import cox_findings, survival_findings
 from trenv.airlock.checks.tabular import MICRODATA_ROWS
 from trenv.disclosure.policy import load_policy
 from trenv.disclosure.recheck import RECHECKED, recheck
@@ -353,6 +355,16 @@ def _model_findings(record: OutputRecord, policy: str) -> list[Finding]:
     return out
 
 
+def _figure_visual() -> Finding:
+    return finding(
+        "figure-visual",
+        "review",
+        "A checker must compare the picture with "
+        "the checked counts it was drawn from: the image itself cannot be "
+        "verified automatically.",
+    )
+
+
 def check_saved(frozen: FrozenFile, record_bytes: bytes, policy: str) -> tuple[list[Finding], int]:
     """Findings for a file saved by ``tre.save`` and the header rows of its CSV preview."""
     try:
@@ -385,6 +397,8 @@ def check_saved(frozen: FrozenFile, record_bytes: bytes, policy: str) -> tuple[l
         finding("record-hash", "pass", f"{name}{as_read} is byte for byte the file tre.save wrote.")
     ]
     if frozen.kind == "figure":
+        if record.kind == "survival":  # a Kaplan-Meier figure: drawn from its step table
+            return [*out, *survival_findings(record, policy, None), _figure_visual()], 0
         if record.kind != "figure":
             return [
                 *out,
@@ -395,19 +409,15 @@ def check_saved(frozen: FrozenFile, record_bytes: bytes, policy: str) -> tuple[l
                 ),
             ], 0
         out += _recheck_findings(record, policy, {})
-        out.append(
-            finding(
-                "figure-visual",
-                "review",
-                "A checker must compare the picture with "
-                "the checked counts it was drawn from: the image itself cannot be "
-                "verified automatically.",
-            )
-        )
+        out.append(_figure_visual())
         return out, 0
     rows = csv_rows(frozen.data)
     if record.kind == "model":
-        return [*out, *_model_findings(record, policy)], 1
+        return [*out, *_model_findings(record, policy), *cox_findings(record, rows)], 1
+    if record.kind == "survival":
+        labels = Layout(index_columns=len(record.index) + 1, column_levels=1)
+        found = survival_findings(record, policy, rows)
+        return [*out, *found, *_label_findings(record, rows, labels)], 1
     lay = layout_of(record)
     problems, where = _match_csv(record, rows, lay)
     if problems:

@@ -33,7 +33,7 @@ class Reason:
 @dataclass(frozen=True)
 class SavedOutput:
     name: str
-    kind: str  # table | figure | model | dp
+    kind: str  # table | figure | model | survival | dp
     statistic: str
     status: str  # pass | review | fail
     policy: str
