@@ -71,7 +71,7 @@ def test_pivot_table_statistics(data: pd.DataFrame) -> None:
             assert got == pytest.approx(ref.loc["Amsterdam", "guilty"])
         assert out.record.statistic == stat
         if stat == "max":
-            assert np.isnan(out.result.loc["Amsterdam", "guilty"])  # the longest is one person
+            assert pd.isna(out.result.loc["Amsterdam", "guilty"])  # the longest is one person
 
 
 def test_fill_value_and_callables_are_refused(data: pd.DataFrame) -> None:
@@ -137,7 +137,7 @@ def test_hist_and_bar(data: pd.DataFrame, workspace: Path) -> None:
     drawn = [p.get_height() for p in h.result.axes[0].patches]
     assert sorted(drawn) == sorted(counts.dropna().tolist())
     b = tre.bar(data.court, contributor=data.person)
-    assert np.isnan(b.table.loc["Assen"].iloc[0])
+    assert pd.isna(b.table.loc["Assen"].iloc[0])
     assert len(b.result.axes[0].patches) == 3
     written = tre.save(b, "courts_bar")
     assert {"courts_bar.png", "courts_bar.csv", "courts_bar.record.json"} == set(written)
