@@ -35,7 +35,15 @@ def policy(**rounding: Any) -> Policy:
 
 
 @pytest.mark.parametrize("base", [3, 5, 10])
-def test_every_two_way_table_gets_an_additive_rounding_to_adjacent_multiples(base: int) -> None:
+def test_every_two_way_table_gets_an_additive_rounding_to_adjacent_multiples(
+    base: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trenv.disclosure import controlled
+
+    def no_branching(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a two-way table's LP vertex is integral: no branch and bound")
+
+    monkeypatch.setattr(controlled, "milp", no_branching)
     rng = np.random.default_rng(base)
     for _ in range(30):
         r, c = (int(k) for k in rng.integers(1, 7, 2))
@@ -87,6 +95,41 @@ def test_relations_without_a_controlled_rounding_are_reported() -> None:
     result = controlled_round(np.array([1.0, 1, 1, 2, 2, 2]), relations, 2)
     assert not result.found
     assert "no controlled rounding to base 2 exists" in result.reason
+
+
+def test_relations_that_are_no_network_get_the_integer_programme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a + b, b + c and a + c + d: an odd cycle, so the LP relaxation's vertex is fractional
+    # (every cell half up) and branch and bound must find the closest 0/1 choice.
+    from trenv.disclosure import controlled
+
+    calls: list[int] = []
+    real = controlled.milp
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(controlled, "milp", spy)
+    values = np.array([12.0, 12, 12, 1, 24, 24, 25])
+    relations = [
+        Relation(np.array([0, 1]), 4),
+        Relation(np.array([1, 2]), 5),
+        Relation(np.array([0, 2, 3]), 6),
+    ]
+    result = controlled_round(values, relations, 5)
+    assert calls and result.found and result.optimal
+    assert problems(result.rounded, values, relations, 5) == []
+    low = np.floor(values / 5) * 5
+    free = np.flatnonzero(values != low)
+    best = min(
+        float(np.abs(c - values).sum())
+        for ups in itertools.product((0, 1), repeat=len(free))
+        for c in [low + np.isin(np.arange(len(values)), free[np.array(ups, bool)]) * 5]
+        if not problems(c, values, relations, 5)
+    )
+    assert result.distance == best == 13
 
 
 def test_a_table_of_multiples_is_unchanged_and_bad_input_refused() -> None:
