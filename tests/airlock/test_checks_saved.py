@@ -82,7 +82,7 @@ def test_genuine_saved_table_passes(ws: Path) -> None:
 
 def test_edited_csv_fails_on_the_hash(ws: Path) -> None:
     save_crosstab("t")
-    edit_csv(ws, "t", "30.0", "31.0", fix_hash=False)
+    edit_csv(ws, "t", "30", "31", fix_hash=False)
     _, check = run(ws, "outputs/t.csv")
     assert check.status == "fail"
     assert rules(check, "fail") == {"record-hash"}
@@ -92,7 +92,7 @@ def test_edited_csv_fails_on_the_hash(ws: Path) -> None:
 def test_edited_csv_with_forged_hash_fails_on_the_values(ws: Path) -> None:
     save_crosstab("t")
     # north/f is data row 0, column 1 (column 0 is the region index).
-    edit_csv(ws, "t", "north,30.0", "north,31.0", fix_hash=True)
+    edit_csv(ws, "t", "north,30", "north,31", fix_hash=True)
     _, check = run(ws, "outputs/t.csv")
     assert check.status == "fail"
     bad = [f for f in check.findings if f.rule_id == "record-match"]
@@ -102,8 +102,8 @@ def test_edited_csv_with_forged_hash_fails_on_the_values(ws: Path) -> None:
 def test_filling_in_a_suppressed_cell_fails(ws: Path) -> None:
     save_crosstab("t")
     text = (ws / "outputs" / "t.csv").read_text()
-    assert "south,20.0,\n" in text  # south/m is hidden
-    edit_csv(ws, "t", "south,20.0,\n", "south,20.0,3\n", fix_hash=True)
+    assert "south,20,\n" in text  # south/m is hidden
+    edit_csv(ws, "t", "south,20,\n", "south,20,3\n", fix_hash=True)
     _, check = run(ws, "outputs/t.csv")
     match = [f for f in check.findings if f.rule_id == "record-match"]
     assert match[0].status == "fail" and match[0].cells == [(1, 2)]
@@ -111,13 +111,13 @@ def test_filling_in_a_suppressed_cell_fails(ws: Path) -> None:
 
 def test_forged_record_publishing_a_small_cell_fails_the_recheck(ws: Path) -> None:
     save_crosstab("t")
-    edit_csv(ws, "t", "south,20.0,\n", "south,20.0,3.0\n", fix_hash=True)
+    edit_csv(ws, "t", "south,20,\n", "south,20,3\n", fix_hash=True)
     path = ws / "outputs" / "t.record.json"
     data = json.loads(path.read_text())
     cells = data["cells"]
     i = next(k for k, (r, c) in enumerate(zip(cells["row"], cells["column"], strict=True))
              if r == ["south"] and c == ["m"])  # fmt: skip
-    cells["published"][i] = 3.0
+    cells["published"][i] = 3
     cells["suppressed"][i] = None
     cells["flags"][i] = []
     data["rules"] = [dict(v, status="pass", flagged_cells=0) for v in data["rules"]]
@@ -254,3 +254,48 @@ def test_publishing_a_secondary_suppression_fails_the_audit_at_the_primary_cell(
     audit = [f for f in check.findings if f.rule_id == "recheck-secondary"]
     assert audit and audit[0].status == "fail"
     assert (1, 2) in [cell for f in audit for cell in f.cells]  # south/m, the small cell
+
+
+# --- integers stay integers: tre.save writes 49, not 49.0
+
+
+def test_saved_counts_are_integers_and_pass(ws: Path) -> None:
+    save_crosstab("t")
+    text = (ws / "outputs" / "t.csv").read_text()
+    assert text.splitlines()[1:] == ["north,30,25", "south,20,"]
+    record = json.loads((ws / "outputs" / "t.record.json").read_text())
+    assert 30 in record["cells"]["published"] and 30.0 not in [
+        v for v in record["cells"]["published"] if isinstance(v, float)
+    ]
+    _, check = run(ws, "outputs/t.csv")
+    assert check.status != "fail", check.findings
+    assert {"record-match", "recheck"} <= rules(check, "pass")
+
+
+def test_a_csv_written_before_counts_were_integers_still_rechecks(ws: Path) -> None:
+    # Earlier versions of tre.save wrote float columns (30.0, 25.0, an empty cell) and the
+    # record's values as floats. Such a file, untouched, must still pass.
+    save_crosstab("t")
+    path = ws / "outputs" / "t.csv"
+    old = pd.read_csv(path, index_col=0).astype(float).to_csv()
+    assert old.splitlines()[1:] == ["north,30.0,25.0", "south,20.0,"]
+    path.write_text(old)
+    rec = json.loads((ws / "outputs" / "t.record.json").read_text())
+    cells = rec["cells"]
+    for key in ("published", "value"):
+        cells[key] = [None if v is None else float(v) for v in cells[key]]
+    rewrite_record(
+        ws, "t", cells=cells, files={"t.csv": hashlib.sha256(path.read_bytes()).hexdigest()}
+    )
+    _, check = run(ws, "outputs/t.csv")
+    assert {"record-match", "recheck"} <= rules(check, "pass"), check.findings
+    assert "record-match" not in rules(check, "fail")
+
+
+@pytest.mark.parametrize("edited", ["north,30.5", "north,31", "north,3e1x", "north,"])
+def test_integer_cells_edited_after_saving_are_refused(ws: Path, edited: str) -> None:
+    save_crosstab("t")
+    edit_csv(ws, "t", "north,30", edited, fix_hash=True)
+    _, check = run(ws, "outputs/t.csv")
+    match = [f for f in check.findings if f.rule_id == "record-match"]
+    assert match and match[0].status == "fail" and match[0].cells == [(0, 1)]

@@ -168,3 +168,23 @@ def test_notebook_checks_and_preview_agree_on_cell_numbers() -> None:
     (cell, _), *_ = next(x for x in check.findings if x.rule_id == "printed-table").cells
     assert f'id="cell-{cell}"' in notebook_html(data)
     assert "<table" not in notebook_html(data)
+
+
+def test_a_saved_count_table_previews_as_integers(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    import trenv.lab as tre
+    from trenv.airlock.intake import read_sidecar, read_workspace_file, sidecar_paths
+
+    monkeypatch.setenv("TRENV_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("TRENV_POLICY", raising=False)
+    spec = {("north", "f"): 30, ("north", "m"): 25, ("south", "f"): 20, ("south", "m"): 3}
+    rows = [{"region": r, "sex": s} for (r, s), n in spec.items() for _ in range(n)]
+    df = pd.DataFrame(rows).assign(pid=range(78))
+    tre.save(tre.crosstab(df.region, df.sex, contributor=df.pid), "t")
+    frozen = read_workspace_file(tmp_path, "outputs/t.csv")
+    record = read_sidecar(tmp_path, sidecar_paths("outputs/t.csv")["record"])
+    check = check_file(frozen, project="p", policy="trenv-default", record=record)
+    preview = table_preview(frozen, check)
+    assert preview.rows == [["north", "30", "25"], ["south", "20", ""]]
+    assert "<td>30</td><td>25</td>" in preview.html()

@@ -9,6 +9,7 @@ as exact (flagging safe tables, or "inconsistent facts" errors).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.disclosure.helpers import cells
@@ -29,7 +30,7 @@ def _rounded_two_way():  # type: ignore[no-untyped-def]
     check = check_table(
         cells(SPEC), index=["a"], columns=["b"], contributor="pid", policy="opensafely"
     )
-    assert np.isnan(check.safe.loc["x", "p"]) and check.safe.loc["x", "q"] == 40
+    assert pd.isna(check.safe.loc["x", "p"]) and check.safe.loc["x", "q"] == 40
     assert check.record.rounding == "base"
     return check.record
 
@@ -111,3 +112,100 @@ def test_float_sums_from_two_tables_are_not_contradictory() -> None:
     noisy.cells.published = [p * (1 + 3e-15) for p in noisy.cells.published]  # a few ulps
     findings = Ledger([two_way.record, by_a.record]).check(noisy)
     assert [(f.row, f.column) for f in findings] == [(["x"], ["p"])]
+
+
+# --- controlled rounding: every published cell, margins included, is the true value plus
+# an error in [-(b-1), b-1]
+
+
+@pytest.mark.parametrize("base", [2, 3, 5, 10])
+def test_controlled_rounding_error_bounds_are_exact(base: int) -> None:
+    # Every rounding controlled rounding may publish (the value itself if a multiple of
+    # the base, else either multiple next to it) lies within the bounds for its published
+    # value, and every error the bounds allow happens for some true count: the bounds are
+    # neither too narrow (missed leaks) nor too wide (missed pins).
+    seen: dict[float, set[float]] = {}
+    for true in range(0, 8 * base):
+        low = (true // base) * base
+        choices = [low] if low == true else [low, low + base]
+        for published in choices:
+            err = float(published - true)
+            lo, hi = rounding_error_bounds("controlled", base, float(published))
+            assert lo <= err <= hi, (true, published)
+            seen.setdefault(float(published), set()).add(err)
+    for published in (0.0, float(base), float(3 * base)):
+        lo, hi = rounding_error_bounds("controlled", base, published)
+        assert seen[published] == {float(e) for e in range(int(lo), int(hi) + 1)}
+    assert rounding_error_bounds("controlled", base, 0.0) == (-(base - 1), 0)
+    assert rounding_error_bounds("controlled", base, None) == (-(base - 1), base - 1)
+
+
+def _controlled_5():  # type: ignore[no-untyped-def]
+    from tests.disclosure.test_controlled_rounding import policy
+
+    return policy(method="controlled", base=5)
+
+
+def test_controlled_rounding_hides_a_suppressed_cell_that_base_rounding_gives_away() -> None:
+    # Base rounding to 5 publishes (x, q) = 40 as 40 meaning 38..42, and with the exact
+    # one-way x = 43 pins (x, p) to 1..5 (above). A controlled 40 means 36..44: (x, p)
+    # then lies in 0..7, wide enough.
+    two_way = check_table(
+        cells(SPEC), index=["a"], columns=["b"], contributor="pid", policy=_controlled_5()
+    )
+    assert two_way.record.rounding == "controlled"
+    assert pd.isna(two_way.safe.loc["x", "p"]) and two_way.safe.loc["x", "q"] == 40
+    one_way = check_table(cells(SPEC), index=["a"], contributor="pid")
+    assert Ledger([two_way.record]).check(one_way.record) == []
+
+
+def test_controlled_rounding_with_an_exact_total_can_still_pin_a_cell() -> None:
+    # (x, p) = 1 is suppressed, (x, q) = 43 is published as 45 (41..49); the exact one-way
+    # x = 44 leaves (x, p) = 44 - (x, q) in 0..3: narrower than 5.
+    spec = {**SPEC, ("x", "p"): [1.0], ("x", "q"): [1.0] * 43}
+    two_way = check_table(
+        cells(spec), index=["a"], columns=["b"], contributor="pid", policy=_controlled_5()
+    )
+    assert two_way.safe.loc["x", "q"] == 45
+    one_way = check_table(cells(spec), index=["a"], contributor="pid")
+    findings = Ledger([two_way.record]).check(one_way.record)
+    assert [(f.release, f.row, f.column) for f in findings] == [(0, ["x"], ["p"])]
+    assert (findings[0].lower, findings[0].upper) == pytest.approx((0.0, 3.0))
+
+
+def test_two_controlled_releases_keep_a_rounded_small_cell_wide_enough() -> None:
+    # Small counts published rounded are protected cells too. A one-way and a two-way
+    # table of the same people, both rounded under control, round the grand total to 20
+    # and to 10: the two together say (x, p), published 0 in both, is 0..8 rather than
+    # 0..9. Narrower than its rounding alone, but not below the protection width 5.
+    spec = {("x", "p"): [1.0], ("x", "q"): [], ("y", "p"): [1.0] * 11, ("y", "q"): [1.0] * 4}
+    df = cells(spec)
+    two_way = check_table(
+        df, index=["a"], columns=["b"], contributor="pid", policy="trenv-rounding", margins=True
+    )
+    one_way = check_table(df, index=["a"], contributor="pid", policy="trenv-rounding", margins=True)
+    assert two_way.safe.loc["All", "All"] == 10 and one_way.safe.loc["All"].iloc[0] == 20
+    assert Ledger([two_way.record]).check(one_way.record) == []
+
+
+def test_exact_releases_pin_a_small_count_published_rounded() -> None:
+    # Under the rounding profile (x, p) = 3 is published rounded (0); two exact tables of
+    # another profile - (x, q) = 40 without margins, and x = 43 - give it back as 3. The
+    # rounded cell is a protected cell of the ledger like the suppressed one.
+    rounded = check_table(
+        cells(SPEC),
+        index=["a"],
+        columns=["b"],
+        contributor="pid",
+        policy="trenv-rounding",
+        margins=True,
+    )
+    assert rounded.safe.loc["x", "p"] == 0
+    exact_two_way = check_table(cells(SPEC), index=["a"], columns=["b"], contributor="pid")
+    exact_one_way = check_table(cells(SPEC), index=["a"], contributor="pid")
+    findings = Ledger([rounded.record, exact_two_way.record]).check(exact_one_way.record)
+    pinned = {(f.release, f.row[0], f.column[0]): f for f in findings}
+    assert pinned[(0, "x", "p")].rounded  # the rounded small cell
+    assert (pinned[(0, "x", "p")].lower, pinned[(0, "x", "p")].upper) == pytest.approx((3, 3))
+    assert "published rounded" in pinned[(0, "x", "p")].reason()
+    assert (1, "x", "p") in pinned  # and the suppressed one

@@ -71,7 +71,7 @@ def test_pivot_table_statistics(data: pd.DataFrame) -> None:
             assert got == pytest.approx(ref.loc["Amsterdam", "guilty"])
         assert out.record.statistic == stat
         if stat == "max":
-            assert np.isnan(out.result.loc["Amsterdam", "guilty"])  # the longest is one person
+            assert pd.isna(out.result.loc["Amsterdam", "guilty"])  # the longest is one person
 
 
 def test_fill_value_and_callables_are_refused(data: pd.DataFrame) -> None:
@@ -160,7 +160,7 @@ def test_hist_and_bar(data: pd.DataFrame, workspace: Path) -> None:
     drawn = [p.get_height() for p in h.result.axes[0].patches]
     assert sorted(drawn) == sorted(counts.dropna().tolist())
     b = tre.bar(data.court, contributor=data.person)
-    assert np.isnan(b.table.loc["Assen"].iloc[0])
+    assert pd.isna(b.table.loc["Assen"].iloc[0])
     assert len(b.result.axes[0].patches) == 3
     written = tre.save(b, "courts_bar")
     assert {"courts_bar.png", "courts_bar.csv", "courts_bar.record.json"} == set(written)
@@ -243,3 +243,90 @@ def test_describe_rounds_counts_under_a_rounding_policy(data: pd.DataFrame) -> N
     out = tre.describe(small[["months", "person"]], contributor="person", policy="opensafely")
     assert out.result.loc["count", "months"] == 25  # 23 rounded to base 5
     assert recheck(out.record, "opensafely").problems == []
+
+
+def test_describe_under_controlled_rounding_rechecks_clean(data: pd.DataFrame) -> None:
+    from trenv.disclosure import OutputRecord, recheck
+
+    small = data.iloc[:23]
+    out = tre.describe(small[["months", "person"]], contributor="person", policy="trenv-rounding")
+    assert out.result.loc["count", "months"] == 20  # 23 people: the nearer multiple of 10
+    assert out.record.rounding == "controlled"
+    record = OutputRecord.model_validate_json(out.record.model_dump_json())
+    assert recheck(record, "trenv-rounding").problems == []
+    i = next(k for k, c in enumerate(record.cells) if (c.row, c.column) == (["count"], ["months"]))
+    assert record.cells.rounded is not None
+    record.cells.rounded[i] = record.cells.published[i] = 30  # the farther multiple
+    problems = recheck(record, "trenv-rounding").problems
+    assert any("not to the multiple of 10 nearest to it" in p for p in problems)
+
+
+# --- integers stay integers: 1998, not 1998.000000 (display) or 1998.0 (CSV)
+
+
+def _cells_html(html: str) -> list[str]:
+    """What each data cell of the displayed table shows (without the tooltips' spans)."""
+    import re
+
+    return [re.sub(r"<span[^>]*></span>", "", v) for v in re.findall(r"<td[^>]*>(.*?)</td>", html)]
+
+
+def test_counts_are_shown_as_integers_and_suppressed_cells_empty(data: pd.DataFrame) -> None:
+    out = tre.crosstab(data.court, data.verdict, contributor=data.person, margins=True)
+    assert str(out.result.dtypes.iloc[0]) == "Int64"
+    shown = _cells_html(out._repr_html_())
+    total = str(int(out.result.loc["All", "All"]))
+    assert total in shown and f"{total}.000000" not in out._repr_html_()
+    assert all(v == "" or v.isdigit() for v in shown), shown
+    assert "" in shown and "&lt;NA&gt;" not in out._repr_html_() and "nan" not in shown
+    # Shares and means stay floats.
+    mean = tre.pivot_table(
+        data, values="months", index="court", aggfunc="mean", contributor="person"
+    )
+    assert mean.result.dtypes.iloc[0] == np.float64
+    share = tre.crosstab(data.court, data.verdict, contributor=data.person, normalize="index")
+    assert share.result.dtypes.iloc[0] == np.float64
+
+
+def test_sums_of_whole_numbers_are_integers(data: pd.DataFrame) -> None:
+    whole = data.assign(days=(data.months * 30).round().astype(np.int64))
+    out = tre.pivot_table(whole, values="days", index="court", aggfunc="sum", contributor="person")
+    assert str(out.result.dtypes.iloc[0]) == "Int64"
+    assert out.result.loc["Amsterdam"].iloc[0] == whole.days[whole.court == "Amsterdam"].sum()
+    # A float column holding whole numbers (missing values made it float) too.
+    floats = whole.assign(days=whole.days.astype(float))
+    floats.loc[10, "days"] = np.nan
+    out = tre.pivot_table(floats, values="days", index="court", aggfunc="sum", contributor="person")
+    assert str(out.result.dtypes.iloc[0]) == "Int64"
+    fractional = tre.pivot_table(
+        data, values="months", index="court", aggfunc="sum", contributor="person"
+    )
+    assert fractional.result.dtypes.iloc[0] == np.float64
+
+
+def test_saved_csv_holds_integers(data: pd.DataFrame, workspace: Path) -> None:
+    out = tre.crosstab(data.court, data.verdict, contributor=data.person, margins=True)
+    tre.save(out, "counts")
+    text = (workspace / "outputs" / "counts.csv").read_text()
+    total = int(out.result.loc["All", "All"])
+    assert f",{total}\n" in text and ".0" not in text
+    assert "\nAssen,,,," in text  # suppressed cells are empty
+    record = json.loads((workspace / "outputs" / "counts.record.json").read_text())
+    assert '"published": [' in json.dumps(record["cells"]) and ".0," not in json.dumps(
+        record["cells"]["published"]
+    )
+    described = tre.describe(data[["months", "age", "person"]], contributor="person")
+    shown = _cells_html(described._repr_html_())
+    assert shown[:2] == ["3000", "3000"]  # the count row
+    assert "3000.000000" not in described._repr_html_()
+    tre.save(described, "described")
+    rows = (workspace / "outputs" / "described.csv").read_text().splitlines()
+    assert rows[1] == "count,3000,3000"
+    assert rows[2].startswith("mean,") and "." in rows[2]
+
+
+def test_figure_counts_are_saved_as_integers(data: pd.DataFrame, workspace: Path) -> None:
+    b = tre.bar(data.court, contributor=data.person)
+    tre.save(b, "courts")
+    text = (workspace / "outputs" / "courts.csv").read_text()
+    assert ".0" not in text and "\nAssen,\n" in text

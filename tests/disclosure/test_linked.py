@@ -145,7 +145,7 @@ def test_the_lab_links_tables_in_place_and_refuses_saved_ones(
     shown = {(tuple(c.row), tuple(c.column)): c.published for c in by_offence.record.cells}
     for (row, column), value in shown.items():
         cell = by_offence.result.loc[row[0], column[0]]
-        assert (value is None) == bool(np.isnan(cell))
+        assert (value is None) == bool(pd.isna(cell))
     tre.save(by_offence, "offences")
     with pytest.raises(DisclosureInputError, match="already saved"):
         tre.linked_tables(by_offence, by_sex)

@@ -138,7 +138,7 @@ def test_published_class_disclosure_is_caught() -> None:
         _class_table(), index=["region"], columns=["offence"], contributor="pid", policy="cbs"
     )
     assert "class-disclosure" in check.flags.loc["w", "theft"]
-    assert np.isnan(check.safe.loc["w", "theft"])
+    assert pd.isna(check.safe.loc["w", "theft"])
     record = _round_trip(check.record)
     assert recheck(record, "cbs").ok
     i = next(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from tests.disclosure.helpers import cells, flags_of
@@ -18,7 +17,7 @@ def test_differencing_through_margins() -> None:
         {("x", "p"): [1] * 3, ("x", "q"): [1] * 40, ("y", "p"): [1] * 30, ("y", "q"): [1] * 22}
     )
     two_way = check_table(df, index=["a"], columns=["b"], contributor="pid")
-    assert np.isnan(two_way.safe.loc["x", "p"])
+    assert pd.isna(two_way.safe.loc["x", "p"])
     ledger = Ledger([two_way.record])
     # Release 2: a harmless-looking one-way table of regions: x = 43, so (x, p) = 43 - 40.
     one_way = check_table(df, index=["a"], contributor="pid")
@@ -47,7 +46,7 @@ def test_one_record_mode_is_disclosive() -> None:
         df, index=["a"], columns=["b"], values="v", statistic="mode", contributor="pid"
     )
     assert "extremes" in flags_of(check, "x", "p")
-    assert np.isnan(check.safe.loc["x", "p"])
+    assert pd.isna(check.safe.loc["x", "p"])
 
 
 def test_constant_valued_cell_reveals_everyone() -> None:
@@ -56,7 +55,7 @@ def test_constant_valued_cell_reveals_everyone() -> None:
         df, index=["a"], columns=["b"], values="v", statistic="mean", contributor="pid"
     )
     assert "constant-value" in flags_of(check, "x", "p")
-    assert np.isnan(check.safe.loc["x", "p"])
+    assert pd.isna(check.safe.loc["x", "p"])
 
 
 def test_one_person_with_many_rows_is_one_contributor() -> None:
@@ -81,7 +80,7 @@ def test_negative_values_cannot_hide_dominance() -> None:
     )
     # On absolute contributions, 2500 of 2680 (93%) sits with two people.
     assert "dominance-nk" in flags_of(check, "x", "p")
-    assert np.isnan(check.safe.loc["x", "p"])
+    assert pd.isna(check.safe.loc["x", "p"])
 
 
 def test_person_split_over_rows_still_dominates() -> None:

@@ -42,8 +42,8 @@ def test_opensafely_profile_redacts_and_rounds() -> None:
         df, index=["a"], columns=["b"], contributor="pid", policy="opensafely", margins=True
     )
     safe = check.safe
-    assert np.isnan(safe.loc["x", "p"])  # <= 7 redacted
-    shown = safe.to_numpy()
+    assert pd.isna(safe.loc["x", "p"])  # <= 7 redacted
+    shown = safe.to_numpy(dtype=float, na_value=np.nan)
     assert np.all(np.isnan(shown) | (shown % 5 == 0))
     assert check.record.rounding == "base"
     # Totals are consistent with the rounded cells (where all of a row is published).

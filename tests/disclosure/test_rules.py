@@ -32,7 +32,7 @@ def test_threshold_counts_contributors() -> None:
     check = check_table(df, index=["a"], columns=["b"], contributor="pid")
     assert flags_of(check, "x", "p") == {"threshold"}
     assert flags_of(check, "x", "q") == set()
-    assert np.isnan(check.safe.loc["x", "p"])
+    assert pd.isna(check.safe.loc["x", "p"])
     assert check.safe.loc["x", "q"] == 10
 
 
@@ -102,7 +102,7 @@ def test_constant_value_cell() -> None:
         df, index=["a"], columns=["b"], values="v", statistic="mean", contributor="pid"
     )
     assert flags_of(check, "x", "p") == {"constant-value"}
-    assert np.isnan(check.safe.loc["x", "p"])
+    assert pd.isna(check.safe.loc["x", "p"])
 
 
 @pytest.mark.parametrize("stat", ["max", "min", "median", "q90"])

@@ -86,7 +86,7 @@ def intruder_interval(check, cell: int) -> tuple[float, float]:  # type: ignore[
     """min/max of a hidden cell over every table consistent with what is published: the
     cells shown, non-negativity, and every subtotal and total as the sum of its parts
     (read off the published table's own labels, not from trenv)."""
-    safe = check.safe.to_numpy(dtype=float)
+    safe = check.safe.to_numpy(dtype=float, na_value=np.nan)
     n_r, n_c = safe.shape
     hidden = np.flatnonzero(np.isnan(safe.ravel()))
     var = {int(h): k for k, h in enumerate(hidden)}
@@ -129,9 +129,9 @@ def intruder_interval(check, cell: int) -> tuple[float, float]:  # type: ignore[
 def test_every_hidden_cell_keeps_its_interval_against_every_level(offences: pd.DataFrame) -> None:
     check = hierarchical(offences)
     safe = check.safe
-    assert np.isnan(safe.loc[("Drenthe", "Meppel"), "fraud"])  # 4 people: primary
+    assert pd.isna(safe.loc[("Drenthe", "Meppel"), "fraud"])  # 4 people: primary
     assert check.audit is not None and check.audit.ok
-    hidden = np.flatnonzero(np.isnan(safe.to_numpy(dtype=float).ravel()))
+    hidden = np.flatnonzero(np.isnan(safe.to_numpy(dtype=float, na_value=np.nan).ravel()))
     assert len(hidden) >= 4  # a partner in its row and in its province, and so on
     for cell in hidden:
         lo, hi = intruder_interval(check, int(cell))
@@ -158,7 +158,7 @@ def test_protecting_the_flat_table_alone_leaks_through_the_subtotals() -> None:
         (0, 0), (0, 1), (2, 0), (2, 1),
     }  # fmt: skip
     hier = hierarchical(frame)
-    combined = hier.table.astype(float).copy()
+    combined = hier.table.astype("Float64").copy()
     for province, town in combined.index:
         if town not in ("All", ""):
             combined.loc[(province, town)] = flat.safe.loc[town].to_numpy()
@@ -192,7 +192,7 @@ def test_the_differencing_ledger_knows_the_nesting_from_a_table_with_subtotals()
     hidden = nested.safe.iloc[:, 0].isna()
     assert hidden[("P1", "a")] and hidden[("P1", "b")] and not hidden[("P1", "All")]
     flat = check_table(frame, index=["town"], contributor="person")
-    assert np.isnan(flat.safe.loc["a"].iloc[0]) and flat.safe.loc["b"].iloc[0] == 30
+    assert pd.isna(flat.safe.loc["a"].iloc[0]) and flat.safe.loc["b"].iloc[0] == 30
     found = {(tuple(f.row), tuple(f.column)) for f in Ledger([nested.record]).check(flat.record)}
     assert (("P1", "a"), ("count",)) in found and (("P2", "c"), ("count",)) in found
 
@@ -236,7 +236,7 @@ def test_rounded_subtotals_are_sums_of_rounded_leaves(offences: pd.DataFrame) ->
     )
     leaves = check.table.to_numpy()[np.ix_(rows.leaves, cols.leaves)]
     rounded = aggregate(np.floor(leaves / 5 + 0.5) * 5, rows, cols)
-    published = ~np.isnan(check.safe.to_numpy(dtype=float))
+    published = ~np.isnan(check.safe.to_numpy(dtype=float, na_value=np.nan))
     np.testing.assert_array_equal(safe[published], rounded[published])
     assert recheck(check.record, "opensafely").ok
 
@@ -323,3 +323,23 @@ def test_a_saved_hierarchical_table_passes_the_airlock(
     check = check_file(frozen, project="p1", policy="trenv-default", record=record)
     statuses = {f.rule_id: f.status for f in check.findings}
     assert statuses["record-match"] == "pass" and statuses["recheck"] == "pass", check.findings
+
+
+def test_controlled_rounding_keeps_every_level_additive(offences: pd.DataFrame) -> None:
+    # trenv-rounding: controlled rounding to base 10 in place of suppression. Every cell of
+    # every level is a multiple of 10 next to its true count, and every subtotal is the sum
+    # of its rounded parts (the province's municipalities and the offences alike).
+    check = hierarchical(offences, policy="trenv-rounding")
+    assert check.record.rounding == "controlled"
+    shown = check.safe.to_numpy(dtype=float, na_value=np.nan)
+    true = check.table.to_numpy(dtype=float)
+    ok = ~np.isnan(shown)
+    assert np.all(shown[ok] % 10 == 0) and np.all(np.abs(shown[ok] - true[ok]) < 10)
+    rows = tree_axis([x for x in check.table.index if x[1] not in ("All", "")], "All")
+    cols = tree_axis([(c,) for c in check.table.columns[:-1]], "All")
+    rounded = np.array(check.record.cells.rounded, dtype=float).reshape(true.shape)
+    for rel in relations(rows, cols):
+        assert rounded.ravel()[rel.parts].sum() == rounded.ravel()[rel.total]
+    # Meppel's 4 fraud cases are published as 0 or 10, not suppressed.
+    assert shown[list(check.table.index).index(("Drenthe", "Meppel")), 1] in (0, 10)
+    assert recheck(check.record, "trenv-rounding").ok

@@ -13,7 +13,13 @@ published). Checked here, from the record alone:
   its sum, a mean sum / rows);
 - every published number against ``value``: equal, or, for a rounded count, the rounding
   of it (margins of a rounded table: the sum of the rounded cells, hidden ones included),
-  and for a normalised table the share of the (rounded) total.
+  and for a normalised table the share of the (rounded) total;
+- for a controlled rounding, whose choice of up or down cannot be recomputed, the recorded
+  rounded counts (``cells.rounded``): every one, unpublished margins included, the true
+  count if that is a multiple of the base and else one of the two multiples next to it;
+  the rounded table additive; and no farther from the true table than the closest
+  controlled rounding the server finds itself (a hand-picked rounding could carry
+  information in its choice of up and down).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from trenv.disclosure.controlled import adjacent, controlled_round, distance
 from trenv.disclosure.grid import ADDITIVE_STATS, Grid
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rounding import round_base, round_midpoint6
@@ -43,12 +50,21 @@ def _round(values: np.ndarray, method: str, base: int) -> np.ndarray:
     return round_midpoint6(values) if method == "midpoint6" else round_base(values, base)
 
 
+def rounding_base(record: OutputRecord) -> int:
+    """The record's rounding base (the re-check has compared its parameters with the
+    project's policy)."""
+    return int(record.policy_parameters.get("rounding", {}).get("base", 5))
+
+
 def shown_values(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -> np.ndarray:
     """What each cell showed before suppression and normalisation, recomputed from the
-    recorded values: per cell (``grid`` None) or as the grid with margins."""
+    recorded values: per cell (``grid`` None) or as the grid with margins. A controlled
+    rounding is the recorded one (``controlled_problems`` verifies it)."""
     value = _floats(record.cells.value)
     method = record.rounding
-    base = int(record.policy_parameters.get("rounding", {}).get("base", 5))
+    base = rounding_base(record)
+    if method == "controlled":
+        return _controlled_shown(record, grid, stat_of)
     if grid is None:
         rounded = (stat_of == "count") & (method != "none")
         shown = value.copy()
@@ -82,6 +98,85 @@ def shown_values(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -
         full[r, :c] = rounded.sum(axis=0)
         full[r, c] = rounded.sum()
     return full
+
+
+def _controlled_shown(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -> np.ndarray:
+    """The recorded controlled rounding: per cell, or as the grid (unpublished margins the
+    sums of their cells); cells of other statistics show their value."""
+    value = _floats(record.cells.value)
+    rounded = record.cells.rounded or [None] * len(value)
+    counts = stat_of == "count"
+    per_cell = np.where(counts, _floats(rounded), value)
+    if grid is None:
+        return per_cell
+    if record.statistic != "count":
+        return grid.spread(value, np.nan)
+    return grid.with_margins(np.nan_to_num(per_cell, nan=0.0))
+
+
+def controlled_problems(record: OutputRecord, grid: Grid | None, stat_of: np.ndarray) -> list[str]:
+    """Why the recorded controlled rounding is not one of the recorded counts."""
+    cells = record.cells
+    counts = stat_of == "count"
+    if not counts.any():
+        return []
+    base = rounding_base(record)
+    rounded = cells.rounded
+    if rounded is None or any(rounded[i] is None for i in np.flatnonzero(counts)):
+        return ["the record says its counts were rounded under control but lacks their rounding"]
+    value = _floats(cells.value)
+    if grid is None:
+        # One-cell tables (a describe's counts): the rounding of a cell and its equal total
+        # is the nearer multiple (either one for a tie).
+        q = _floats(rounded)
+        out = []
+        for i in np.flatnonzero(counts):
+            near = abs(q[i] - value[i]) <= base / 2
+            if not (adjacent(q[i : i + 1], value[i : i + 1], base)[0] and near):
+                out.append(
+                    f"cell {cells.row[i]}/{cells.column[i]}: the count {value[i]:g} is "
+                    f"rounded to {q[i]:g}, not to the multiple of {base} nearest to it"
+                )
+        return out
+    r, c = grid.r, grid.c
+    true = grid.with_margins(np.nan_to_num(value, nan=0.0))
+    shown = _controlled_shown(record, grid, stat_of)
+    # Every relation of the grid (its margins' sums, or a hierarchy's every level).
+    facts = grid.relations(True)
+    summed = shown.copy()
+    flat = summed.ravel()
+    for rel in facts:
+        flat[rel.total] = shown.ravel()[rel.parts].sum()
+    out = []
+
+    def where(ri: int, ci: int) -> str:
+        i = int(grid.index[ri, ci])
+        if i >= 0:
+            return f"cell {cells.row[i]}/{cells.column[i]}"
+        if ri == r and ci == c:
+            return "the unpublished grand total"
+        return f"the unpublished total of {'column' if ri == r else 'row'} {ci if ri == r else ri}"
+
+    for ri, ci in zip(*np.nonzero(~adjacent(shown, true, base)), strict=True):
+        out.append(
+            f"{where(ri, ci)}: the count {true[ri, ci]:g} is rounded to {shown[ri, ci]:g}, "
+            f"not to a multiple of {base} next to it"
+        )
+    for ri, ci in zip(*np.nonzero(summed != shown), strict=True):
+        out.append(
+            f"{where(ri, ci)}: the rounded total {shown[ri, ci]:g} is not the sum of its "
+            f"rounded cells, {summed[ri, ci]:g}: the rounded table does not add up"
+        )
+    if out:
+        return out
+    best = controlled_round(true.ravel(), facts, base)
+    mine = distance(shown.ravel(), true.ravel())
+    if best.found and mine > best.distance + 1e-9:
+        out.append(
+            f"the controlled rounding is {mine:g} away from the true table, the closest one "
+            f"{best.distance:g}: the rounding was chosen by hand"
+        )
+    return out
 
 
 def _published_from_shown(record: OutputRecord, grid: Grid, shown: np.ndarray) -> np.ndarray:
@@ -205,6 +300,8 @@ def record_problems(
     out = _own_statistics(record, stat_of)
     if grid is not None:
         out += _margins(record, grid)
+    if record.rounding == "controlled":
+        out += controlled_problems(record, grid, stat_of)
     shown = shown_values(record, grid, stat_of)
     if grid is None:
         expected = shown

@@ -17,9 +17,22 @@ Not every published number is an exact fact (``release_facts``):
   (``cell + e = published``) and by the facts of its margins, which are sums of the
   rounded cells (``margin + sum(e) = published``): treating rounded numbers as exact would
   flag safe tables and miss nothing, while leaving them out would miss real leaks;
+- a *controlled-rounded* count (``rounding: controlled``) is its true value plus an error
+  in ``[-(b-1), b-1]`` for every cell, margins included (a published 0: ``[-(b-1), 0]``,
+  the true count is not negative); every cell of the table's grid, hidden cells and
+  unpublished margins included, gets its own error variable, and since the rounded table
+  adds up exactly as the true one does, the errors of every relation add up too
+  (``sum(e_parts) - e_total = 0``): a hidden cell's rounded value is as known as the
+  table's additivity makes it, and its true value as uncertain as its rounding;
 - a *sum* is a float whose last bits depend on the order of addition, so each published
   sum may be off by a relative ``FLOAT_SLACK`` (otherwise two tables' totals that differ
   by rounding noise would be contradictory facts).
+
+The protected cells are the suppressed ones (protection width: the release's
+``secondary`` widths) and, where controlled rounding replaced suppression, the published
+cells flagged by the threshold or zeros rule: no combination of releases may narrow such
+a cell below the width a suppressed count must keep, or below ``b - 1`` (what a published
+0 leaves on its own) if that is less.
 """
 
 from __future__ import annotations
@@ -30,12 +43,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from trenv.disclosure.controlled import ROUNDING_REPLACES
+from trenv.disclosure.grid import table_grid
 from trenv.disclosure.lp import feasible_intervals
 from trenv.disclosure.record import OutputRecord
 
 MAX_ATOMS = 500_000
 FLOAT_SLACK = 1e-9  # relative to the largest published value of the release
-ROUNDINGS = ("none", "base", "midpoint6")
+ROUNDINGS = ("none", "base", "midpoint6", "controlled")
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,7 @@ class Finding:
     lower: float
     upper: float
     required: float
+    rounded: bool = False  # a small count published rounded, not a suppressed cell
     cell: int = -1  # position in the release's cell list
 
     @property
@@ -54,8 +70,9 @@ class Finding:
         return self.upper - self.lower < self.required - 1e-9
 
     def reason(self) -> str:
+        what = "this small count, published rounded," if self.rounded else "this suppressed cell"
         return (
-            f"differencing: with the other releases this suppressed cell lies in "
+            f"differencing: with the other releases {what} lies in "
             f"[{self.lower:g}, {self.upper:g}], narrower than {self.required:g}"
         )
 
@@ -66,11 +83,17 @@ def rounding_error_bounds(method: str, base: int, published: float | None) -> tu
     Base ``b`` rounds halves upwards, so ``rounded - true`` lies in ``(-b/2, b/2]``: for
     integers ``[-(ceil(b/2) - 1), floor(b/2)]`` (base 5: -2..2, base 10: -4..5).
     Midpoint-6 publishes 3 for 1-6, 9 for 7-12, ...: ``-3..2``, and 0 only for 0.
+    Controlled rounding publishes a multiple ``x`` as it is and any other ``x`` as one of
+    the two multiples next to it, so ``|rounded - true| <= b - 1``: ``-(b-1)..b-1``, and
+    for a published 0 (a true 0 to ``b - 1``) ``-(b-1)..0``; a hidden cell's rounding
+    (``published`` None) is either side.
     """
     if method == "base":
         return -(math.ceil(base / 2) - 1.0), float(base // 2)
     if method == "midpoint6":
         return (0.0, 0.0) if published == 0 else (-3.0, 2.0)
+    if method == "controlled":
+        return -(base - 1.0), (0.0 if published == 0 else base - 1.0)
     return 0.0, 0.0
 
 
@@ -110,36 +133,53 @@ class Facts:
     rhs: list[float] = field(default_factory=list)
     error_lower: list[float] = field(default_factory=list)
     error_upper: list[float] = field(default_factory=list)
+    # Coefficients of each fact's errors (None: all 1; -1 for a total in ``e`` relations).
+    error_signs: list[list[float] | None] = field(default_factory=list)
 
     def error(self, lower: float, upper: float) -> int:
         self.error_lower.append(lower)
         self.error_upper.append(upper)
         return len(self.error_lower) - 1
 
-    def add(self, atoms: np.ndarray, errors: list[int], rhs: float) -> None:
+    def add(
+        self,
+        atoms: np.ndarray,
+        errors: list[int],
+        rhs: float,
+        signs: list[float] | None = None,
+    ) -> None:
         self.atoms.append(atoms)
         self.errors.append(errors)
         self.rhs.append(rhs)
+        self.error_signs.append(signs)
 
     def matrix(self, n_atoms: int) -> sparse.csr_matrix:
         n_vars = n_atoms + len(self.error_lower)
         if not self.atoms:
             return sparse.csr_matrix((0, n_vars))
+        signs = self.error_signs + [None] * (len(self.atoms) - len(self.error_signs))
         cols = [
             np.concatenate((a, np.asarray(e, dtype=np.int64) + n_atoms))
             for a, e in zip(self.atoms, self.errors, strict=True)
         ]
+        data = [
+            np.concatenate((np.ones(len(a)), np.ones(len(e)) if sg is None else np.asarray(sg)))
+            for a, e, sg in zip(self.atoms, self.errors, signs, strict=True)
+        ]
         r_idx = np.concatenate([np.full(len(c), k) for k, c in enumerate(cols)])
         c_idx = np.concatenate(cols)
-        return sparse.csr_matrix((np.ones(len(c_idx)), (r_idx, c_idx)), shape=(len(cols), n_vars))
+        return sparse.csr_matrix((np.concatenate(data), (r_idx, c_idx)), shape=(len(cols), n_vars))
 
 
 def release_facts(rec: OutputRecord, atoms_of: list[np.ndarray], facts: Facts) -> None:
     """Add what one release publishes to ``facts`` (``atoms_of[i]``: the atoms of cell i)."""
     cells = rec.cells
+    if rec.rounding == "controlled":
+        _controlled_facts(rec, atoms_of, facts)
+        return
     inner = [i for i in range(len(cells)) if not (cells.row_margin[i] or cells.column_margin[i])]
     if rec.rounding in ("base", "midpoint6"):
-        base = int(rec.policy_parameters.get("rounding", {}).get("base", 5))
+        base = rounding_base(rec)
         err = {
             i: facts.error(*rounding_error_bounds(rec.rounding, base, cells.published[i]))
             for i in inner
@@ -206,6 +246,49 @@ def nested_zeros(
     return out
 
 
+def _controlled_facts(rec: OutputRecord, atoms_of: list[np.ndarray], facts: Facts) -> None:
+    """A controlled-rounded table: an error per cell of its grid (unpublished margins too),
+    a fact per published cell, and the errors of every relation adding up."""
+    cells = rec.cells
+    base = rounding_base(rec)
+    grid = table_grid(rec)
+    if isinstance(grid, str):
+        # Not one table (the re-check refuses such a record): each cell on its own.
+        for i in range(len(cells)):
+            if cells.published[i] is not None:
+                e = facts.error(*rounding_error_bounds("controlled", base, cells.published[i]))
+                facts.add(atoms_of[i], [e], float(cells.published[i]))
+        return
+    err = np.empty(grid.shape, dtype=np.int64)
+    for pos in np.ndindex(*grid.shape):
+        i = int(grid.index[pos])
+        published = cells.published[i] if i >= 0 else None
+        err[pos] = facts.error(*rounding_error_bounds("controlled", base, published))
+        if published is not None:
+            facts.add(atoms_of[i], [int(err[pos])], float(published))
+    flat = err.ravel()
+    empty = np.zeros(0, dtype=np.int64)
+    for rel in grid.relations(True):
+        members = [*flat[rel.parts].tolist(), int(flat[rel.total])]
+        facts.add(empty, members, 0.0, [1.0] * len(rel.parts) + [-1.0])
+
+
+def rounding_base(rec: OutputRecord) -> int:
+    return int(rec.policy_parameters.get("rounding", {}).get("base", 5))
+
+
+def rounding_protected(rec: OutputRecord, i: int) -> bool:
+    """Cell ``i`` is a small count (or a zero) published with controlled rounding in place
+    of suppression: the rounding is all that protects it."""
+    cells = rec.cells
+    return (
+        rec.rounding == "controlled"
+        and cells.published[i] is not None
+        and cells.suppressed[i] is None
+        and any(f in ROUNDING_REPLACES for f in cells.flags[i])
+    )
+
+
 @dataclass
 class Ledger:
     """The tables a project has released (or asked to release), in order."""
@@ -246,7 +329,7 @@ class Ledger:
 
         facts = Facts()
         targets: list[np.ndarray] = []
-        meta: list[tuple[int, int, float]] = []
+        meta: list[tuple[int, int, float, bool]] = []
         nonneg = True
         for pos, rec in enumerate(group):
             params = rec.policy_parameters.get("secondary", {})
@@ -268,7 +351,17 @@ class Ledger:
                     if rec.statistic == "count":
                         need = max(need, float(params.get("count_width", 0.0)))
                     targets.append(atoms)
-                    meta.append((pos, i, need))
+                    meta.append((pos, i, need, False))
+                elif rounding_protected(rec, i):
+                    # The width a suppressed count must keep, but no more than its rounding
+                    # alone leaves it (a published 0: 0 to b - 1).
+                    value = float(rec.cells.value[i] or 0.0)
+                    need = max(
+                        float(params.get("relative_width", 0.0)) * value,
+                        float(params.get("count_width", 0.0)),
+                    )
+                    targets.append(atoms)
+                    meta.append((pos, i, min(need, rounding_base(rec) - 1.0), True))
             release_facts(rec, atoms_of, facts)
         if not targets:
             return []
@@ -287,6 +380,6 @@ class Ledger:
         )
         return [
             Finding(pos, group[pos].cells.row[i], group[pos].cells.column[i], float(a),
-                    float(b), need, cell=i)
-            for (pos, i, need), a, b in zip(meta, lo, hi, strict=True)
+                    float(b), need, rounded, cell=i)
+            for (pos, i, need, rounded), a, b in zip(meta, lo, hi, strict=True)
         ]  # fmt: skip

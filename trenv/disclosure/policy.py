@@ -67,8 +67,32 @@ class SecondarySetting(_Strict):
 
 
 class RoundingSetting(_Strict):
-    method: Literal["none", "base", "midpoint6"] = "none"
+    """How counts are rounded (``trenv.disclosure.rounding``, ``.controlled``).
+
+    ``base``: every inner cell to the nearest multiple of ``base``, margins the sums of the
+    rounded cells (rounding to base with consistent totals). ``midpoint6``: OpenSAFELY's
+    midpoint-6 rounding, margins likewise. ``controlled``: every cell, margins included, to
+    one of the two multiples of ``base`` next to it (multiples stay as they are) such that
+    the rounded table is additive and as close as possible to the true one.
+
+    ``replaces_suppression``: small counts are protected by the controlled rounding
+    instead of being suppressed (docs/disclosure.md, "Rounding instead of suppression"):
+    cells flagged by the threshold or zeros rule whose count is below the base are
+    published rounded. Only with ``method: controlled`` and a base of at least the
+    threshold (``MIN_REPLACING_BASE`` and ``threshold.min_contributors``), so that no
+    count below the threshold is itself a multiple of the base and published as it is.
+    """
+
+    method: Literal["none", "base", "midpoint6", "controlled"] = "none"
     base: int = Field(5, ge=1)
+    replaces_suppression: bool = False
+
+
+# The smallest base that may replace suppression, whatever the threshold: base 3 is the
+# smallest in use for small counts (the UK 2001 Census' small cell adjustment turned 1s and
+# 2s into 0s and 3s); with base 2 a published 2 says "1 to 3". A base below the threshold
+# is refused in any case.
+MIN_REPLACING_BASE = 3
 
 
 class AirlockSetting(_Strict):
@@ -180,6 +204,27 @@ class Policy(_Strict):
     airlock: AirlockSetting = AirlockSetting()
     egress: EgressSetting = EgressSetting()
     privacy: PrivacySetting = PrivacySetting()
+
+    @model_validator(mode="after")
+    def _rounding_protects(self) -> Policy:
+        rounding = self.rounding
+        if not rounding.replaces_suppression:
+            return self
+        if rounding.method != "controlled":
+            raise ValueError(
+                f"rounding.replaces_suppression needs rounding.method: controlled (not "
+                f"{rounding.method}): only a controlled rounding keeps its totals exact "
+                "multiples next to the true ones; fix: set method: controlled"
+            )
+        least = max(MIN_REPLACING_BASE, self.threshold.min_contributors)
+        if rounding.base < least:
+            raise ValueError(
+                f"rounding.base {rounding.base} cannot replace suppression under "
+                f"threshold.min_contributors {self.threshold.min_contributors}: a count "
+                f"below the threshold that is a multiple of the base would be published "
+                f"as it is; fix: set rounding.base to at least {least}"
+            )
+        return self
 
 
 def available_policies() -> list[str]:

@@ -12,6 +12,12 @@ tables with margins (rounded and normalised ones included: the shown values are
 recomputed from the record) the LP audit is re-run on exactly the published cells.
 Differencing needs the whole release ledger and is run by the caller. Survival records
 (``kind="survival"``) are re-checked step by step by ``survival_recheck``.
+
+Rounding is the server's too: the record's rounding parameters must be the policy's, its
+counts rounded by the policy's method (a record whose controlled rounding "could not be
+made" is re-solved: for a table that has one, that is refused), and a cell flagged by the
+threshold or zeros rule may be published only when the policy replaces suppression by
+controlled rounding, the record was rounded so, and the cell's count is below the base.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import ValidationError
 
 from trenv.disclosure.consistency import record_problems
+from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.grid import Grid, table_grid
-from trenv.disclosure.policy import Policy, load_policy
+from trenv.disclosure.policy import Policy, RoundingSetting, load_policy
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
 from trenv.disclosure.structure import relations as tree_relations
@@ -102,9 +110,59 @@ def _cell_rules(
             if getattr(pol, field_name).action != "suppress":
                 continue
             mask, reason = impl(sub, pol, ctx)
-            for j in np.flatnonzero(np.asarray(mask) & published[sel]):
+            flagged = np.asarray(mask) & published[sel]
+            if rule_id in ROUNDING_REPLACES and stat == "count" and _rounding_replaces(record, pol):
+                flagged &= ~(sub["rows"] < pol.rounding.base)
+            for j in np.flatnonzero(flagged):
                 out.append(_published_but(record, int(sel[j]), rule_id, reason(int(j))))
     return out
+
+
+def _rounding_replaces(record: OutputRecord, pol: Policy) -> bool:
+    """Small counts of this record may be published rounded (the policy says so, and the
+    record's counts were rounded under control)."""
+    return (
+        pol.rounding.replaces_suppression
+        and pol.rounding.method == "controlled"
+        and record.rounding == "controlled"
+    )
+
+
+def _rounding(record: OutputRecord, pol: Policy, stat_of: np.ndarray) -> list[str]:
+    """The record's rounding against the policy's: the same parameters, and its counts
+    rounded by the policy's method."""
+    try:
+        recorded = RoundingSetting.model_validate(record.policy_parameters.get("rounding", {}))
+    except ValidationError:
+        recorded = None
+    if recorded != pol.rounding:
+        return [
+            f"the record's rounding parameters {record.policy_parameters.get('rounding')} "
+            f"are not the policy's ({pol.rounding.model_dump()})"
+        ]
+    expected = pol.rounding.method if (stat_of == "count").any() else "none"
+    if record.rounding == expected:
+        return []
+    if expected == "controlled" and record.rounding == "none" and record.statistic == "count":
+        return _unrounded(record, pol)
+    return [f"the counts are rounded by {record.rounding!r}, the policy rounds by {expected!r}"]
+
+
+def _unrounded(record: OutputRecord, pol: Policy) -> list[str]:
+    """A count table published unrounded under a controlled-rounding policy: allowed only
+    when no controlled rounding exists, which the server confirms by solving."""
+    found = table_grid(record)
+    if isinstance(found, str):
+        return [found]
+    values = np.array([0.0 if v is None else v for v in record.cells.value])
+    true = found.with_margins(values)
+    solved = controlled_round(true.ravel(), found.relations(True), pol.rounding.base)
+    if solved.found:
+        return [
+            f"the counts are published unrounded, but a controlled rounding to base "
+            f"{pol.rounding.base} exists for this table (the policy rounds every count)"
+        ]
+    return []
 
 
 def _grid_rules(record: OutputRecord, pol: Policy, grid: Grid, published: np.ndarray) -> list[str]:
@@ -151,6 +209,7 @@ def recheck(record: OutputRecord, policy: str | Policy) -> Recheck:
     else:
         stat_of = np.full(len(cells), record.statistic, dtype=object)
     published = np.array([p is not None for p in cells.published], dtype=bool)
+    out.problems.extend(_rounding(record, pol, stat_of))
     out.problems.extend(_cell_rules(record, pol, stat_of, published))
     grid: Grid | None = None
     if cells.statistic is None and len(cells):

@@ -28,6 +28,7 @@ PER_CELL_SECRETS = (
     "negatives",
     "missing",
     "all_equal",
+    "rounded",
 )
 
 
@@ -44,8 +45,9 @@ class CellRecord(BaseModel):
     row: list[str]
     column: list[str]
     margin: bool
-    published: float | None  # the safe value (None if suppressed)
-    value: float | None  # the unmitigated statistic
+    # Whole-number statistics (counts, ...) are ints, so that JSON says 49, not 49.0.
+    published: int | float | None  # the safe value (None if suppressed)
+    value: int | float | None  # the unmitigated statistic
     rows: int
     contributors: int
     sum: float
@@ -60,6 +62,7 @@ class CellRecord(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     suppressed: Literal["primary", "secondary"] | None = None
     interval: tuple[float, float] | None = None  # LP-audited feasible range if suppressed
+    rounded: int | float | None = None  # see CellTable.rounded
     row_level: int | None = None  # see CellTable.row_level
     column_level: int | None = None
 
@@ -72,8 +75,9 @@ class CellTable(BaseModel):
     margin: list[bool] = Field(default_factory=list)
     row_margin: list[bool] = Field(default_factory=list)  # the row part is the total
     column_margin: list[bool] = Field(default_factory=list)  # the column part is the total
-    published: list[float | None] = Field(default_factory=list)
-    value: list[float | None] = Field(default_factory=list)
+    # Whole-number statistics (counts, ...) are ints, so that JSON says 49, not 49.0.
+    published: list[int | float | None] = Field(default_factory=list)
+    value: list[int | float | None] = Field(default_factory=list)
     rows: list[int] = Field(default_factory=list)
     contributors: list[int] = Field(default_factory=list)
     sum: list[float] = Field(default_factory=list)
@@ -91,6 +95,12 @@ class CellTable(BaseModel):
     reasons: list[list[str]] = Field(default_factory=list)
     suppressed: list[Literal["primary", "secondary"] | None] = Field(default_factory=list)
     interval: list[tuple[float, float] | None] = Field(default_factory=list)
+    # Controlled rounding (``OutputRecord.rounding == "controlled"``): every cell's rounded
+    # count before suppression, the solver's choice, which the airlock cannot recompute but
+    # verifies (adjacent multiples, additive, no farther from the true table than its own
+    # optimum). None for other roundings (recomputed from ``value``); None per cell for
+    # cells of other statistics (a describe's mean).
+    rounded: list[int | float | None] | None = None
     # Tables with subtotals (``OutputRecord.subtotals``): how many of the axis' variables a
     # cell's labels fix, from the left. A leaf row of ``index=[province, municipality]`` has
     # row level 2, a province's subtotal row ``[p, "All"]`` level 1, the grand total row
@@ -203,16 +213,32 @@ class OutputRecord(BaseModel):
         texts quote its counts), whether it was a primary or a secondary suppression
         (primary says "below the threshold", an upper bound the audit did not allow for)
         and any rule verdict naming it or its interval are removed.
+
+        A rounded count is an interval, not a value: its true count would undo the
+        rounding, and its flags would tell a true 0 (``zeros``) from a small count rounded
+        to 0 (``threshold``). So every count cell of a rounded record keeps only its labels
+        and its published value, and the verdicts of a rounded record keep their rule,
+        action and whether they withheld cells (``fail``), not whether or how many cells
+        they flagged (``status`` and ``flagged_cells`` are ``None``).
         """
         data = self.model_dump(mode="json")
         cells = data["cells"]
         hidden = [s is not None for s in cells["suppressed"]]
+        stat_of = cells.get("statistic") or [self.statistic] * len(hidden)
+        rounded = self.rounding != "none"
+        secret = [h or (rounded and st == "count") for h, st in zip(hidden, stat_of, strict=True)]
         for key in PER_CELL_SECRETS:
             if cells.get(key) is not None:
-                cells[key] = [None if h else v for h, v in zip(hidden, cells[key], strict=True)]
+                cells[key] = [None if h else v for h, v in zip(secret, cells[key], strict=True)]
         for key in ("flags", "reasons"):
-            cells[key] = [[] if h else v for h, v in zip(hidden, cells[key], strict=True)]
+            cells[key] = [[] if h else v for h, v in zip(secret, cells[key], strict=True)]
         cells["suppressed"] = ["suppressed" if h else None for h in hidden]
+        if rounded and any(st == "count" for st in stat_of):
+            for verdict in data["rules"]:
+                verdict["flagged_cells"] = None
+                verdict["detail"] = ""
+                if verdict["status"] != "fail":
+                    verdict["status"] = None  # "pass" or "review": whether a cell was flagged
         # Individual contributions never leave, even for published cells.
         cells["top"] = [[] for _ in cells["top"]]
         hidden_keys = {

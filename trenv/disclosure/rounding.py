@@ -1,8 +1,12 @@
-"""Rounding of count tables, with margins recomputed from the published (rounded) cells.
+"""Rounding to base with consistent totals: the inner cells of a count table are rounded,
+its margins recomputed from the published (rounded) cells.
 
 Rounding each margin independently would let a reader compare a total with the sum of its
 rounded cells and narrow down the true values; recomputing margins from the rounded cells
-keeps the published table additive, so it leaks nothing beyond the rounded cells.
+keeps the published table additive, so it leaks nothing beyond the rounded cells. The
+price is that a margin is no longer a rounding of its true total (it can be off by half a
+base per cell). Controlled rounding (``trenv.disclosure.controlled``) rounds the margins
+too and keeps the table additive; it needs a solver, these rules need none.
 """
 
 from __future__ import annotations

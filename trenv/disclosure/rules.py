@@ -185,14 +185,26 @@ RULES: dict[str, tuple[str, Callable[..., tuple[np.ndarray, Callable[[int], str]
 }
 
 
-def primary_suppressions(results: list[RuleResult], published: np.ndarray) -> np.ndarray:
+def primary_suppressions(
+    results: list[RuleResult],
+    published: np.ndarray,
+    protected: np.ndarray | None = None,
+    replaceable: frozenset[str] = frozenset(),
+) -> np.ndarray:
     """The cells a ``suppress`` rule flags among the published ones; every result's mask is
-    cleared outside ``published`` (an unpublished margin is flagged for nothing)."""
+    cleared outside ``published`` (an unpublished margin is flagged for nothing). Cells in
+    ``protected`` are not suppressed for the rules in ``replaceable`` (controlled rounding
+    protects them instead)."""
     primary = np.zeros(published.shape, dtype=bool)
     for res in results:
         res.mask[~published] = False
         if res.action == "suppress":
-            primary |= res.mask
+            keep = (
+                res.mask & ~protected
+                if protected is not None and res.rule_id in replaceable
+                else res.mask
+            )
+            primary |= keep
     return primary
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from trenv.disclosure import cellstats
 from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.cellstats import Items
+from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.policy import Policy
 from trenv.disclosure.rounding import round_base, round_midpoint6
@@ -47,6 +48,9 @@ from trenv.disclosure.table import (
     _normalise,
     _ravel,
     _record,
+    _without_rounding,
+    is_whole,
+    protected_by_rounding,
 )
 
 Stats = dict[str, np.ndarray]
@@ -107,6 +111,7 @@ def check_subtotals(
     index: list[str],
     columns: list[str],
     values: str | None,
+    values_column: pd.Series | None,
     vals: np.ndarray | None,
     contrib: np.ndarray,
     n_contrib: int,
@@ -165,9 +170,9 @@ def check_subtotals(
     results = run_rules(stats, pol, ctx)
 
     # --- mitigation
-    primary = primary_suppressions(results, published)
-    rounding = pol.rounding.method if stat in COUNT_STATS else "none"
-    shown = _rounded(value, rows, cols, rounding, pol.rounding.base)
+    shown, rounding, no_rounding = _rounded(value, rows, cols, stat, pol)
+    protected = protected_by_rounding(results, stats["rows"], pol, rounding)
+    primary = primary_suppressions(results, published, protected, ROUNDING_REPLACES)
     suppressed = primary.copy()
     audit_result: AuditResult | None = None
     if stat in ADDITIVE and pol.secondary.enabled:
@@ -197,12 +202,16 @@ def check_subtotals(
         return df if columns else df.iloc[:, :1]
 
     flag_text = flag_texts(results, (big_r, big_c))
+    whole = is_whole(stat, norm, values_column, vals, value)
     table = frame_of(value)
-    if stat == "count" and norm is None:
-        table = table.astype(np.int64)
+    safe = frame_of(safe_values)
+    if whole:  # counts and sums of whole numbers stay integers (Int64, suppressed <NA>)
+        table = table.astype(np.int64 if stat == "count" else "Int64")
+        safe = safe.astype("Int64")
     record = _record(
         stats, value, safe_values, suppressed, primary, published, results, audit_result,
-        row_labels, col_labels, pol, big_r - 1, big_c - 1,
+        row_labels, col_labels, pol, big_r - 1, big_c - 1, protected=protected,
+        rounded=shown if rounding == "controlled" else None, whole=whole,
         statistic=stat, values=values, index=index, columns=columns, contributor=contributor,
         margins=True, normalize=norm, rounding=rounding, subtotals=True,
         structural_zeros=[
@@ -210,6 +219,8 @@ def check_subtotals(
             for i, j in zip(*np.nonzero(structural), strict=True)
         ],
     )  # fmt: skip
+    if no_rounding:
+        record = _without_rounding(record, no_rounding)
     at = np.flatnonzero(published.ravel())
     ri, ci = np.divmod(at, big_c)
     cells = record.cells.model_copy(
@@ -220,7 +231,7 @@ def check_subtotals(
     )
     return TableCheck(
         table=table,
-        safe=frame_of(safe_values),
+        safe=safe,
         suppressed=frame_of(suppressed).astype(bool),
         flags=frame_of(flag_text),
         results=results,
@@ -288,14 +299,25 @@ def _statistics(
     return grid, out
 
 
-def _rounded(value: np.ndarray, rows: Axis, cols: Axis, method: str, base: int) -> np.ndarray:
-    """Counts rounded at the leaves; every subtotal and total is the sum of its rounded
-    leaves, so the published table stays additive (rounding with consistent totals)."""
+def _rounded(
+    value: np.ndarray, rows: Axis, cols: Axis, stat: str, pol: Policy
+) -> tuple[np.ndarray, str, str]:
+    """What the table shows before suppression, the rounding it got, and why it got none
+    (as ``table._rounded``). Base and midpoint-6 round the leaves, and every subtotal and
+    total is the sum of its rounded leaves (rounding with consistent totals); controlled
+    rounding rounds every cell of every level so that all of the hierarchy's sums hold."""
+    method = pol.rounding.method if stat in COUNT_STATS else "none"
+    base = pol.rounding.base
     if method == "none":
-        return value.copy()
+        return value.copy(), method, ""
+    if method == "controlled":
+        found = controlled_round(value.ravel(), relations(rows, cols), base)
+        if found.rounded is None:
+            return value.copy(), "none", found.reason
+        return found.rounded.reshape(value.shape), method, ""
     leaves = value[np.ix_(rows.leaves, cols.leaves)]
     rounded = round_midpoint6(leaves) if method == "midpoint6" else round_base(leaves, base)
-    return aggregate(rounded, rows, cols)
+    return aggregate(rounded, rows, cols), method, ""
 
 
 def _axis_index(axis: Axis, names: Sequence[str]) -> pd.Index:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from trenv.disclosure import cellstats
 from trenv.disclosure import statistic as stat_mod
+from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
 from trenv.disclosure.policy import Policy, load_policy
@@ -35,6 +36,9 @@ from trenv.disclosure.suppression import (
 
 MAX_CELLS = 2_000_000
 ADDITIVE = frozenset({"count", "sum"})
+# Statistics that are whole numbers when the values are (a sum, or one of the values).
+WHOLE_STATS = frozenset({"sum", "min", "max", "mode"})
+WHOLE_LIMIT = 2.0**53  # float64 holds every whole number below this exactly
 
 
 @dataclass
@@ -42,7 +46,10 @@ class TableCheck:
     """Everything one check produced; ``safe`` is what may be published."""
 
     table: pd.DataFrame  # the unmitigated statistic (never leaves the TRE)
-    safe: pd.DataFrame  # suppressed cells are NaN, counts rounded if the policy says so
+    # Suppressed cells are missing (<NA> in integer tables, NaN in others), counts rounded
+    # if the policy says so; counts and sums of whole numbers are Int64, shares and means
+    # float.
+    safe: pd.DataFrame
     suppressed: pd.DataFrame  # bool, same shape as safe
     flags: pd.DataFrame  # per cell: "; "-joined rule ids
     results: list[RuleResult]
@@ -165,7 +172,8 @@ def check_table(
         if norm not in (None, "all", "index", "columns"):
             raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
         return check_subtotals(
-            codes=codes, levels=levels, index=index, columns=columns, values=values, vals=vals,
+            codes=codes, levels=levels, index=index, columns=columns, values=values,
+            values_column=frame[values] if values else None, vals=vals,
             contrib=contrib, n_contrib=n_contrib, contributor=contributor, stat=stat, pol=pol,
             margins=margins, margins_name=margins_name, norm=norm,
             structural_zeros=structural_zeros, value_name=value_name,
@@ -262,12 +270,10 @@ def check_table(
         published[:, c] = False
     if not columns:
         published[:, c] = False  # a one-way table has no column margin
-    # --- mitigation: primary, rounding, secondary with LP audit
-    primary = primary_suppressions(results, published)
-    shown = value.copy()
-    rounding = pol.rounding.method if stat in COUNT_STATS else "none"
-    if rounding != "none":
-        shown = round_table(shown, rounding, pol.rounding.base)
+    # --- mitigation: rounding, primary, secondary with LP audit
+    shown, rounding, no_rounding = _rounded(value, stat, pol, r, c)
+    protected = protected_by_rounding(results, stats["rows"], pol, rounding)
+    primary = primary_suppressions(results, published, protected, ROUNDING_REPLACES)
     suppressed = primary.copy()
     audit_result: AuditResult | None = None
     if stat in ADDITIVE and margins and pol.secondary.enabled:
@@ -307,9 +313,17 @@ def check_table(
         return df.iloc[rows_keep, cols_keep]
 
     flag_text = flag_texts(results, (r + 1, c + 1))
+    # Counts (and sums, minima, maxima and modes of whole numbers) stay integers: pandas'
+    # nullable Int64, suppressed cells missing (<NA>), so that 1998 is never 1998.0.
+    whole = is_whole(stat, norm, frame[values] if values else None, vals, value)
     table = frame_of(value)
     if stat == "count" and norm is None:
         table = table.astype(np.int64)
+    elif whole:
+        table = table.astype("Int64")
+    safe = frame_of(safe_values)
+    if whole:
+        safe = safe.astype("Int64")
     record = _record(
         stats,
         value,
@@ -324,6 +338,9 @@ def check_table(
         pol,
         r,
         c,
+        protected=protected,
+        rounded=shown if rounding == "controlled" else None,
+        whole=whole,
         statistic=stat,
         values=values,
         index=index,
@@ -337,9 +354,11 @@ def check_table(
             for i, j in zip(*np.nonzero(structural), strict=True)
         ],
     )
+    if no_rounding:
+        record = _without_rounding(record, no_rounding)
     return TableCheck(
         table=table,
-        safe=frame_of(safe_values),
+        safe=safe,
         suppressed=frame_of(suppressed).astype(bool),
         flags=frame_of(flag_text),
         results=results,
@@ -347,6 +366,81 @@ def check_table(
         record=record,
         policy=pol,
     )
+
+
+def _rounded(
+    value: np.ndarray, stat: str, pol: Policy, r: int, c: int
+) -> tuple[np.ndarray, str, str]:
+    """What the table shows before suppression, the rounding it got, and why it got none
+    when the policy's controlled rounding could not be made ("" otherwise)."""
+    method = pol.rounding.method if stat in COUNT_STATS else "none"
+    if method == "none":
+        return value.copy(), method, ""
+    if method != "controlled":
+        return round_table(value, method, pol.rounding.base), method, ""
+    # Every cell with its margins, one- and two-way alike (a one-way table's column margin
+    # repeats its cells): the relations of the grid, for which a rounding always exists.
+    found = controlled_round(value.ravel(), table_relations(r, c), pol.rounding.base)
+    if found.rounded is None:
+        return value.copy(), "none", found.reason
+    return found.rounded.reshape(value.shape), method, ""
+
+
+def protected_by_rounding(
+    results: list[RuleResult], rows: np.ndarray, pol: Policy, rounding: str
+) -> np.ndarray:
+    """Cells the controlled rounding protects instead of suppression: flagged by the
+    threshold or zeros rule, with a count below the base (so that the count itself can be
+    published as 0). A few people with many rows each stay suppressed: rounding hides a
+    count to within the base, not who is in it."""
+    protected = np.zeros(rows.shape, dtype=bool)
+    if rounding != "controlled" or not pol.rounding.replaces_suppression:
+        return protected
+    for res in results:
+        if res.rule_id in ROUNDING_REPLACES:
+            protected |= res.mask & (rows < pol.rounding.base)
+    return protected
+
+
+def is_whole(
+    stat: str,
+    norm: str | None,
+    column: pd.Series | None,
+    vals: np.ndarray | None,
+    value: np.ndarray,
+) -> bool:
+    """Whether the table's numbers are whole (counts; sums, minima, maxima and modes of
+    whole numbers) and shown as integers, as float64 holds them exactly (a sum of large
+    whole numbers may not be one)."""
+    whole = norm is None and (
+        stat == "count"
+        or (stat in WHOLE_STATS and column is not None and _whole_numbers(column, vals))
+    )
+    return whole and bool(np.all(np.nan_to_num(np.abs(value)) < WHOLE_LIMIT))
+
+
+def _whole_numbers(column: pd.Series, vals: np.ndarray | None) -> bool:
+    """Whether every value is a whole number (an integer column needs no pass over it)."""
+    if vals is None:
+        return False
+    if pd.api.types.is_integer_dtype(column):
+        return True
+    finite = vals[~np.isnan(vals)]
+    return bool(np.array_equal(finite, np.round(finite)))
+
+
+def _without_rounding(record: OutputRecord, reason: str) -> OutputRecord:
+    """The record of a table whose controlled rounding could not be made: its small cells
+    were suppressed instead, which the checker is told."""
+    verdict = RuleVerdict(
+        rule_id="controlled-rounding",
+        action="review",
+        status="review",
+        flagged_cells=0,
+        detail=f"{reason}; the table's cells were suppressed instead of rounded",
+    )
+    status = record.status if record.status == "fail" else "review"
+    return record.model_copy(update={"rules": [*record.rules, verdict], "status": status})
 
 
 def _normalise(safe: np.ndarray, shown: np.ndarray, norm: str, r: int, c: int) -> np.ndarray:
@@ -380,6 +474,10 @@ def _record(
     pol: Policy,
     r: int,
     c: int,
+    *,
+    protected: np.ndarray,
+    rounded: np.ndarray | None,
+    whole: bool,
     **meta: Any,
 ) -> OutputRecord:
     intervals: dict[int, tuple[float, float]] = {}
@@ -411,6 +509,11 @@ def _record(
         sel = a.ravel()[idx].astype(np.float64)
         return [None if np.isnan(x) else x for x in sel.tolist()]
 
+    def numbers(a: np.ndarray) -> list[int | float | None]:
+        # Whole-number statistics are written as integers (49, not 49.0).
+        out = floats(a)
+        return [None if x is None else int(x) for x in out] if whole else list(out)
+
     supp = suppressed.ravel()[idx]
     prim = primary.ravel()[idx]
     cells = CellTable(
@@ -419,8 +522,9 @@ def _record(
         margin=((ri == r) | (ci == c)).tolist(),
         row_margin=(ri == r).tolist(),
         column_margin=(ci == c).tolist(),
-        published=floats(safe),
-        value=floats(value),
+        published=numbers(safe),
+        value=numbers(value),
+        rounded=None if rounded is None else numbers(rounded),
         rows=stats["rows"].ravel()[idx].tolist(),
         contributors=stats["contributors"].ravel()[idx].tolist(),
         sum=stats["sum"].ravel()[idx].tolist(),
@@ -441,9 +545,24 @@ def _record(
     verdicts = []
     for res in results:
         n_flag = int(res.mask.sum())
+        n_rounded = int((res.mask & protected).sum())
         status = "pass" if n_flag == 0 else ("fail" if res.action == "suppress" else "review")
+        detail = ""
+        if n_rounded:
+            detail = (
+                f"{n_rounded} flagged cell(s) published with controlled rounding to base "
+                f"{pol.rounding.base} instead of suppressed (rounding.replaces_suppression)"
+            )
+            if n_rounded == n_flag:
+                status = "pass"
         verdicts.append(
-            RuleVerdict(rule_id=res.rule_id, action=res.action, status=status, flagged_cells=n_flag)
+            RuleVerdict(
+                rule_id=res.rule_id,
+                action=res.action,
+                status=status,
+                flagged_cells=n_flag,
+                detail=detail,
+            )
         )
     any_review = any(v.status == "review" for v in verdicts)
     any_supp = bool(suppressed.any())

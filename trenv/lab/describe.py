@@ -109,7 +109,9 @@ def describe(
             "trenv_version": session.trenv_version(),
         }
     )
-    return register(Output(result=safe, record=record, flags=flags))
+    # The counts are whole numbers in float columns (as in pandas' describe): shown and
+    # saved as integers.
+    return register(Output(result=safe, record=record, flags=flags, whole_rows=("count",)))
 
 
 def _count_rounding(record: Any) -> str:
@@ -142,4 +144,6 @@ def _cell_table(cells: list[CellRecord]) -> CellTable:
         reasons=[c.reasons for c in cells],
         suppressed=[c.suppressed for c in cells],
         interval=[c.interval for c in cells],
+        # A controlled rounding's choice, per count cell (the server cannot recompute it).
+        rounded=[c.rounded for c in cells] if any(c.rounded is not None for c in cells) else None,
     )

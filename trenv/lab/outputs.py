@@ -28,6 +28,9 @@ class Output:
     flags: pd.DataFrame | None = field(default=None, repr=False)
     # A figure drawn from a safe table ``result`` (tre.kaplan_meier); saved beside its CSV.
     figure: Any = field(default=None, repr=False)
+    # Rows of a float ``result`` that hold whole numbers (a describe's counts): shown and
+    # saved as integers, like the Int64 columns of a count table.
+    whole_rows: tuple[Any, ...] = ()
 
     @property
     def status(self) -> str:
@@ -42,18 +45,17 @@ class Output:
         body = ""
         frame = self.result if isinstance(self.result, pd.DataFrame) else self.table
         if frame is not None:
+            styled = styler(frame, self.whole_rows if frame is self.result else ())
             flags = self.flags
             if flags is not None and flags.shape == frame.shape:
                 # Flagged cells get a red background and their rule ids as a tooltip.
-                styled = frame.style.apply(
+                styled = styled.apply(
                     lambda _: flags.map(
                         lambda f: "background-color: #f8d0d0" if f else ""
                     ).to_numpy(),
                     axis=None,
                 ).set_tooltips(flags)
-                body = styled.to_html()
-            else:
-                body = frame.to_html()
+            body = styled.to_html()
         rules = "".join(
             f"<li>{html.escape(v.rule_id)}: {v.status} ({v.flagged_cells} cells)"
             f"{_detail(v.detail)}</li>"
@@ -73,6 +75,37 @@ def _detail(text: str) -> str:
         return ""
     cut = text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + " …"
     return f"<br><small>{html.escape(cut)}</small>"
+
+
+def _whole(value: Any) -> str:
+    return "" if pd.isna(value) else f"{value:.0f}"
+
+
+def styler(frame: pd.DataFrame, whole_rows: tuple[Any, ...] = ()) -> Any:
+    """How an output's table is shown in the notebook: integer columns (counts) as
+    integers, suppressed cells empty, labels and values HTML-escaped (category labels come
+    from the data)."""
+    styled = (
+        frame.style.format(na_rep="", escape="html")
+        .format_index(escape="html", axis=0)
+        .format_index(escape="html", axis=1)
+    )
+    rows = [r for r in whole_rows if r in frame.index]
+    if rows:
+        styled = styled.format(_whole, subset=pd.IndexSlice[rows, :])
+    return styled
+
+
+def csv_bytes(frame: pd.DataFrame, whole_rows: tuple[Any, ...] = ()) -> bytes:
+    """The table as ``tre.save`` writes it: integer columns are Int64 already (49, not
+    49.0; a suppressed cell empty), and ``whole_rows`` of a float table are written as
+    integers too."""
+    rows = [r for r in whole_rows if r in frame.index]
+    if rows:
+        frame = frame.astype(object)
+        for r in rows:
+            frame.loc[r] = [None if pd.isna(v) else int(v) for v in frame.loc[r]]
+    return frame.to_csv().encode("utf-8")
 
 
 def register(output: Output) -> Output:
@@ -105,7 +138,7 @@ def save(output: Output | dp.DPOutput, name: str) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     payloads: dict[str, bytes] = {}
     if isinstance(output.result, pd.DataFrame):
-        payloads[f"{name}.csv"] = output.result.to_csv().encode("utf-8")
+        payloads[f"{name}.csv"] = csv_bytes(output.result, output.whole_rows)
         if output.figure is not None:
             buf = io.BytesIO()
             output.figure.savefig(buf, format="png")
@@ -115,7 +148,7 @@ def save(output: Output | dp.DPOutput, name: str) -> dict[str, Path]:
         output.result.savefig(buf, format="png")
         payloads[f"{name}.png"] = buf.getvalue()
         if output.table is not None:
-            payloads[f"{name}.csv"] = output.table.to_csv().encode("utf-8")
+            payloads[f"{name}.csv"] = csv_bytes(output.table)
     record_name = f"{name}.record.json"
     targets = [folder / n for n in [*payloads, record_name]]
     existing = [str(p) for p in targets if p.exists()]
