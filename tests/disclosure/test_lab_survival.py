@@ -247,3 +247,14 @@ def test_curves_without_events_or_with_everyone_at_once() -> None:
     assert km.result.reset_index()[["time", "events", "survival"]].values.tolist() == [
         [0.0, 30, 0.0]
     ]
+
+
+def test_a_curve_of_all_but_two_people_is_flagged_in_the_notebook(people: pd.DataFrame) -> None:
+    everyone = tre.kaplan_meier(people, "days", "reoffended", contributor="pid")
+    verdicts = {v.rule_id: v.status for v in everyone.record.rules}
+    assert verdicts["population-difference"] == "pass"
+    tre.save(everyone, "everyone")
+    fewer = tre.kaplan_meier(people.iloc[2:], "days", "reoffended", contributor="pid")
+    verdict = {v.rule_id: v for v in fewer.record.rules}["population-difference"]
+    assert verdict.status == "fail" and "isolates 2 people" in verdict.detail
+    assert fewer.status == "fail"

@@ -107,8 +107,9 @@ def project_problems(record: OutputRecord, problems: Problems) -> None:
 def with_differencing(record: OutputRecord) -> OutputRecord:
     """Add the ``differencing`` and ``population-difference`` verdicts: does this table, with
     the tables saved here and the project's on the server, pin a suppressed cell down or
-    isolate a few people?"""
-    if record.kind != "table":
+    isolate a few people? Survival tables meet earlier survival tables of the same
+    duration, event and groups (``populations.near_survival``)."""
+    if record.kind not in ("table", "survival"):
         return record
     problems = Problems()
     local_problems(record, problems)

@@ -40,6 +40,7 @@ from trenv.disclosure.survival import (
     survival_rules,
 )
 from trenv.lab import session
+from trenv.lab.ledger import with_differencing
 from trenv.lab.outputs import Output, register
 
 
@@ -307,4 +308,5 @@ def kaplan_meier(
         trenv_version=session.trenv_version(),
     )
     table = _step_table(groups, by_cols)
+    record = with_differencing(record)  # curves of populations a few people apart
     return register(Output(result=table, record=record, figure=_draw(groups, check, ax)))
