@@ -15,6 +15,7 @@ from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
 from trenv.disclosure.policy import Policy, load_policy
+from trenv.disclosure.protection import protection_levels
 from trenv.disclosure.record import CellTable, OutputRecord, RuleVerdict
 from trenv.disclosure.rounding import round_table
 from trenv.disclosure.rules import (
@@ -270,6 +271,13 @@ def check_table(
         required = pol.secondary.relative_width * np.abs(flat_vals)
         if stat == "count":
             required = np.maximum(required, pol.secondary.count_width)
+        # Cells a concentration rule suppresses keep its protection levels (both sides).
+        levels = protection_levels(stats, pol, stat).ravel()
+        cost = {
+            "value": np.abs(flat_vals),
+            "contributors": stats["contributors"].ravel().astype(np.float64),
+            "cells": np.ones(flat_vals.shape),
+        }[pol.secondary.cost]
         supp_flat, audit_result = secondary_suppression(
             flat_vals,
             primary.ravel(),
@@ -279,6 +287,9 @@ def check_table(
             required,
             pol.secondary.max_rounds,
             shape=shape,
+            lower_level=levels,
+            upper_level=levels,
+            cost=cost,
         )
         suppressed = supp_flat.reshape(r + 1, c + 1)
     suppressed &= published
@@ -374,11 +385,19 @@ def _record(
     **meta: Any,
 ) -> OutputRecord:
     intervals: dict[int, tuple[float, float]] = {}
+    protection: dict[int, tuple[float, float]] = {}
     if audit_result is not None:
         for cell_i, lo, hi in zip(
             audit_result.cells, audit_result.lower, audit_result.upper, strict=True
         ):
             intervals[int(cell_i)] = (float(lo), float(hi))
+        protection = {
+            int(cell_i): (float(lo), float(hi))
+            for cell_i, lo, hi in zip(
+                audit_result.cells, audit_result.below, audit_result.above, strict=True
+            )
+            if lo > 0 or hi > 0
+        }
     top_keys = sorted(k for k in stats if k.startswith("top"))
     row_text = _label_lists(row_labels)
     col_text = _label_lists(col_labels)
@@ -428,6 +447,7 @@ def _record(
             for s_, p_ in zip(supp.tolist(), prim.tolist(), strict=True)
         ],
         interval=[intervals.get(int(i)) for i in idx],
+        protection=None if audit_result is None else [protection.get(int(i)) for i in idx],
     )
     verdicts = []
     for res in results:
