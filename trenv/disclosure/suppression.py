@@ -361,8 +361,8 @@ def _alone(prob: _Problem, suppressed: np.ndarray) -> np.ndarray:
     single = np.flatnonzero(_hidden_counts(prob, suppressed) == 1)
     if not len(single):
         return np.array([], dtype=np.int64)
-    sub = prob.member[single].multiply(suppressed.astype(np.float64)[None, :]).tocsr()
-    return np.unique(sub.indices)
+    sub = prob.member[single].tocsr()
+    return np.unique(sub.indices[suppressed[sub.indices]])
 
 
 def _pair_alone(prob: _Problem, supp: np.ndarray, cost: np.ndarray) -> None:
