@@ -38,8 +38,10 @@ from trenv.disclosure.certificates import (
     CANDIDATES,
     cheapest_rectangle,
     cycle_certificates,
+    flow_moves,
+    many_cycle_certificates,
 )
-from trenv.disclosure.lp import feasible_intervals, feasible_point
+from trenv.disclosure.ranges import reaches, settle
 
 __all__ = [
     "CANDIDATES",
@@ -51,8 +53,7 @@ __all__ = [
     "table_relations",
 ]
 
-POINT_ROUNDS = 2  # batch programmes (up and down) before every cell gets its own
-TOL = 1e-9
+POINT_ROUNDS = 64  # most batch rounds (up, then down) before every cell gets its own
 
 
 @dataclass(frozen=True)
@@ -76,19 +77,13 @@ class AuditResult:
 
     @property
     def passed(self) -> np.ndarray:
-        return _meets(
+        return reaches(
             self.value - self.lower, self.upper - self.value, self.required, self.below, self.above
         )
 
     @property
     def ok(self) -> bool:
         return bool(self.passed.all())
-
-
-def _meets(
-    down: np.ndarray, up: np.ndarray, required: np.ndarray, below: np.ndarray, above: np.ndarray
-) -> np.ndarray:
-    return (down + up >= required - TOL) & (down >= below - TOL) & (up >= above - TOL)
 
 
 def table_relations(n_rows: int, n_cols: int) -> list[Relation]:
@@ -245,84 +240,66 @@ def _audit(prob: _Problem, suppressed: np.ndarray, cells: np.ndarray | None = No
     todo = np.ones(n_h, dtype=bool)
     kind = prob.sign_kind
     if prob.shape is not None and n_h and kind is not None:
-        down, up = cycle_certificates(
-            values.reshape(prob.shape),
-            suppressed.reshape(prob.shape),
-            nonneg=kind == "nonneg",
-            cells=hidden,
-        )
-        d, u = down.ravel()[hidden], up.ravel()[hidden]
-        ok = _meets(d, u, required, below, above)
-        lo_all[ok] = value[ok] - d[ok]
-        hi_all[ok] = value[ok] + u[ok]
-        method[ok] = "cycle"
-        todo = ~ok
+        todo = _structural(prob, suppressed, hidden, kind, (lo_all, hi_all, method))
     if todo.any():
         a_eq, b = _equalities(prob, suppressed, hidden)
         lower, upper = prob.lower[hidden], prob.upper[hidden]
-        todo = _point_certificates(
-            a_eq, b, value, lower, upper, (required, below, above), todo, (lo_all, hi_all, method)
-        )
-        if todo.any():
-            # The true table is feasible, so min <= value <= max. Solve the maximum first;
-            # if it alone leaves enough room the minimum is not needed (the recorded
-            # interval then starts at the value, a conservative inner bound).
-            eye = sparse.identity(n_h, format="csr")
-            idx = np.flatnonzero(todo)
-            _, hi = feasible_intervals(a_eq, b, lower, upper, eye[idx], (-1.0,))
-            hi_all[idx] = hi
-            lo_all[idx] = value[idx]
-            short = ((hi - value[idx]) < required[idx] - TOL) | (below[idx] > 0)
-            need_min = idx[short]
-            if len(need_min):
-                lo, _ = feasible_intervals(a_eq, b, lower, upper, eye[need_min], (1.0,))
-                lo_all[need_min] = lo
+        got = settle(a_eq, b, lower, upper, value, (required, below, above), todo, POINT_ROUNDS)
+        idx = np.flatnonzero(todo)
+        lo_all[idx], hi_all[idx] = got.lower[idx], got.upper[idx]
+        # "lp": both ends are the cell's own optima; "point": proven by feasible points.
+        method[idx] = np.where(got.exact[idx], "lp", "point")
     return AuditResult(hidden, lo_all, hi_all, required, method, value, below, above)
 
 
-def _point_certificates(
-    a_eq: sparse.csr_matrix,
-    b: np.ndarray,
-    value: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    needs: tuple[np.ndarray, np.ndarray, np.ndarray],
-    todo: np.ndarray,
+def _structural(
+    prob: _Problem,
+    suppressed: np.ndarray,
+    hidden: np.ndarray,
+    kind: str,
     out: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Settle cells with a few programmes for all of them instead of two per cell.
-
-    Any feasible point of the audit's LP is a table consistent with everything published,
-    so each of its coordinates is a value the intruder cannot rule out: the feasible
-    interval of a cell contains the true value and that coordinate. Pushing all unsettled
-    cells up at once (weighted by what they need), then all down, usually moves most of
-    them far enough; the rest get their own exact programmes. The verdicts are those of
-    the exact programmes (a settled cell has at least the room shown), only the recorded
-    interval of a settled cell is an inner bound ("point").
-    """
-    required, below, above = needs
+    """Settle what the structure of a two-way table proves, cheapest proofs first: many
+    rectangles at once (vectorised), the best single rectangle, then maximum flows. On
+    integer tables the flows are exact, so they also settle the cells that fail."""
+    assert prob.shape is not None
     lo_all, hi_all, method = out
-    scale = np.maximum(np.maximum(required, np.maximum(below, above)), 1e-9)
-    best_lo = np.where(todo, value, np.nan)
-    best_hi = best_lo.copy()
+    grid = prob.values.reshape(prob.shape)
+    hidden_grid = suppressed.reshape(prob.shape)
+    value = prob.values[hidden]
+    required, below, above = prob.required[hidden], prob.below[hidden], prob.above[hidden]
+    down = np.zeros(len(hidden))
+    up = np.zeros(len(hidden))
+    todo = np.ones(len(hidden), dtype=bool)
 
-    def settled() -> np.ndarray:
-        return todo & _meets(value - best_lo, best_hi - value, required, below, above)
+    def prove(idx: np.ndarray, d: np.ndarray, u: np.ndarray, how: str) -> None:
+        down[idx] = np.fmax(down[idx], d)
+        up[idx] = np.fmax(up[idx], u)
+        ok = idx[reaches(down[idx], up[idx], required[idx], below[idx], above[idx])]
+        lo_all[ok], hi_all[ok], method[ok] = value[ok] - down[ok], value[ok] + up[ok], how
+        todo[ok] = False
 
-    for _ in range(POINT_ROUNDS):
-        left = todo & ~settled()
-        if not left.any():
-            break
-        for sign in (-1.0, 1.0):  # maximise, then minimise
-            weight = np.where(left, sign / scale, 0.0)
-            point = feasible_point(a_eq, b, lower, upper, weight)
-            if point is None:  # unbounded: the exact programmes report it per cell
-                return todo
-            best_hi = np.fmax(best_hi, np.where(todo, point, np.nan))
-            best_lo = np.fmin(best_lo, np.where(todo, point, np.nan))
-    done = settled()
-    lo_all[done], hi_all[done], method[done] = best_lo[done], best_hi[done], "point"
-    return todo & ~done
+    if kind == "nonneg":
+        idx = np.arange(len(hidden))
+        prove(idx, *many_cycle_certificates(grid, hidden_grid, hidden), "cycle")
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        d, u = cycle_certificates(grid, hidden_grid, nonneg=kind == "nonneg", cells=hidden[idx])
+        prove(idx, d.ravel()[hidden[idx]], u.ravel()[hidden[idx]], "cycle")
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        want_down = np.maximum(below[idx], required[idx])
+        want_up = np.maximum(above[idx], required[idx])
+        d, u, exact = flow_moves(
+            grid, hidden_grid, kind == "nonneg", hidden[idx], want_down, want_up
+        )
+        prove(idx, d, u, "flow")
+        if exact:  # the flows are the cells' true room (up to the caps): verdicts final
+            left = idx[todo[idx]]
+            lo_all[left], hi_all[left] = value[left] - down[left], value[left] + up[left]
+            method[left] = "flow"
+            todo[left] = False
+    return todo
 
 
 # ----------------------------------------------------------------- choosing partners
