@@ -53,7 +53,7 @@ __all__ = [
     "table_relations",
 ]
 
-POINT_ROUNDS = 64  # most batch rounds (up, then down) before every cell gets its own
+POINT_ROUNDS = 10_000  # most batch rounds (they stop when a round settles nothing)
 
 
 @dataclass(frozen=True)
