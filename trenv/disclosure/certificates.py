@@ -260,17 +260,15 @@ def flow_moves(
     cells = np.asarray(cells, dtype=np.int64)
     hid_r, hid_c = np.nonzero(suppressed)
     x = values[hid_r, hid_c]
-    top = max(
-        float(np.max(np.abs(x), initial=0.0)),
-        float(np.max(np.where(np.isfinite(want_down), want_down, 0.0), initial=0.0)),
-        float(np.max(np.where(np.isfinite(want_up), want_up, 0.0), initial=0.0)),
-        1.0,
-    )
+    wants = np.concatenate([want_down, want_up])
+    # The largest capacity and the largest flow asked for must fit the integer range.
+    top = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(wants, initial=0.0)), 1.0)
     scale = 2.0 ** np.floor(np.log2(FLOW_LIMIT / top))
     integer = bool(np.array_equal(x, np.round(x)))
-    exact = integer and scale >= 1.0
-    if exact:
+    if integer and scale >= 1.0:
         scale = 1.0
+    # A flow is capped at FLOW_LIMIT: above that it proves a bound, not the cell's room.
+    exact = integer and scale == 1.0 and bool(np.all(wants <= FLOW_LIMIT))
     cap_x = np.floor(x * scale) if nonneg else np.full(len(x), float(BIG))
     s = sign_r[hid_r] * sign_c[hid_c]
     # Arc row -> column raises z = s x, column -> row lowers it; x going down is bounded
@@ -298,8 +296,9 @@ def flow_moves(
         own = [position(r, n_r + c), position(n_r + c, r)]
         s_cell = sign_r[r] * sign_c[c]
         for side, want, out in ((1.0, want_up[i], up), (-1.0, want_down[i], down)):
-            limit = want if side > 0 or not nonneg else min(want, values[r, c])
-            need = int(min(np.ceil(limit * scale - 1e-9), FLOW_LIMIT)) if limit > 0 else 0
+            need = int(min(np.ceil(want * scale - 1e-9), FLOW_LIMIT)) if want > 0 else 0
+            if side < 0 and nonneg:  # the cell itself goes down by at most its value
+                need = min(need, int(np.floor(values[r, c] * scale)))
             if need <= 0:
                 continue
             # x up with s = +1 raises z: the flow goes row -> column on the cell's own
