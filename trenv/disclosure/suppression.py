@@ -377,6 +377,7 @@ def _rectangles(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cells: np.nd
     cost_grid = cost.reshape(prob.shape)
     width = prob.required.reshape(prob.shape)
     size = prob.required[cells] + prob.below[cells] + prob.above[cells]
+    before = supp.copy()
     for cell in cells[np.argsort(-size, kind="stable")].tolist():
         corners = None
         if kind is not None:
@@ -390,7 +391,10 @@ def _rectangles(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cells: np.nd
                 float(prob.above[cell]),
                 nonneg=kind == "nonneg",
             )
-        if corners is None:
+        if corners is None or before[corners].all():
+            # No single rectangle can do it (or the audit found the one already in place
+            # not enough, which only rounding at the tolerance can cause): partners
+            # relation by relation. A rectangle hidden earlier in this pass is enough.
             _more_partners(prob, supp, cost, cell)
         else:
             supp[corners] = True
