@@ -12,6 +12,11 @@ nearly every inner cell suppressed:
   counts-3   Poisson(3) counts, every cell below 10 suppressed (about 99.9%)
   sums       Pareto sums, 95% of the inner cells suppressed, a range of 25% of the value
 
+  check_table  ``check_table`` end to end on the data of ``benchmarks/disclosure.py`` (counts
+             by [region, year] x [offence, age band], 19,481 cells with margins) at 20k
+             rows, where nearly every cell is suppressed, and at 200k rows (75%); the old
+             side is the whole ``trenv`` package of ``--old-ref`` (``git archive``)
+
 Each case times ``audit`` on that pattern and ``secondary_suppression`` from it (the
 pattern as primary suppressions), in a fresh process each, through the two-way (``shape``)
 path; ``generic`` times the audit of the counts-1 pattern through the generic-relations
@@ -84,6 +89,45 @@ def worker(module_dir: str, case: str, size: int, what: str) -> None:
     print(json.dumps({"seconds": seconds, "ok": bool(result.ok), "added": extra}))
 
 
+def table_worker(tree: str, rows: int) -> None:
+    """Runs in its own process: ``check_table`` of ``tree``'s trenv on the counts table."""
+    import importlib.util
+
+    sys.path.insert(0, tree)
+    from trenv.disclosure import check_table
+
+    spec = importlib.util.spec_from_file_location("bench_data", ROOT / "benchmarks/disclosure.py")
+    assert spec is not None and spec.loader is not None
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+    df = data.synthetic(rows)
+    start = time.perf_counter()
+    check = check_table(
+        df,
+        index=["region", "year"],
+        columns=["offence", "age_band"],
+        contributor="person",
+        margins=True,
+    )
+    seconds = time.perf_counter() - start
+    supp = check.suppressed.to_numpy()
+    print(
+        json.dumps(
+            {"seconds": seconds, "ok": bool(check.record.audit_passed), "added": int(supp.sum())}
+        )
+    )
+
+
+def _old_tree(ref: str) -> str:
+    """A directory holding the ``trenv`` package as of ``ref``."""
+    out = tempfile.mkdtemp(prefix="trenv-old-")
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "trenv"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", out], input=archive, check=True)
+    return out
+
+
 def _module_dir(ref: str | None) -> str:
     """A directory with ``suppression_under_test`` (and its helpers) of ``ref``, or of
     the working tree when ``ref`` is None."""
@@ -115,7 +159,10 @@ def _module_dir(ref: str | None) -> str:
 
 
 def _run(module_dir: str, case: str, size: int, what: str, timeout: float) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", module_dir, case, str(size), what]
+    if case == "check_table":
+        cmd = [sys.executable, __file__, "--table-worker", module_dir, str(size)]
+    else:
+        cmd = [sys.executable, __file__, "--worker", module_dir, case, str(size), what]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
@@ -127,16 +174,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--old-ref", default="4bfdafc", help="git revision of the old code")
     parser.add_argument("--sizes", type=int, nargs="+", default=sorted(SHAPES), choices=SHAPES)
-    parser.add_argument("--cases", nargs="+", default=["counts-1", "counts-3", "sums", "generic"])
+    parser.add_argument(
+        "--cases", nargs="+", default=["counts-1", "counts-3", "sums", "generic", "check_table"]
+    )
+    parser.add_argument("--table-rows", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--only", choices=["audit", "secondary"], default=None)
     parser.add_argument("--old-timeout", type=float, default=300.0)
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--table-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         module_dir, case, size, what = args.worker
         worker(module_dir, case, int(size), what)
         return
+    if args.table_worker:
+        table_worker(args.table_worker[0], int(args.table_worker[1]))
+        return
     old_dir, new_dir = _module_dir(args.old_ref), _module_dir(None)
+    old_tree = _old_tree(args.old_ref) if "check_table" in args.cases else ""
     print(f"old = {args.old_ref}, new = working tree; seconds, fresh process per run")
     header = (
         f"{'case':<10}{'cells':>7}  {'call':<10}{'old s':>10}{'new s':>9}{'ratio':>9}  ok old/new"
@@ -144,15 +199,23 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for case in args.cases:
-        for size in args.sizes:
-            calls = ["audit"] if case == "generic" else ["audit", "secondary"]
+        table = case == "check_table"
+        for size in args.table_rows if table else args.sizes:
+            calls = (
+                ["rows"] if table else ["audit"] if case == "generic" else ["audit", "secondary"]
+            )
             for what in calls:
                 if args.only and what != args.only:
                     continue
-                r, c = SHAPES[size]
-                cells = (r + 1) * (c + 1)
-                new = _run(new_dir, case, size, what, timeout=3600)
-                old = _run(old_dir, case, size, what, timeout=args.old_timeout)
+                if table:
+                    cells = f"{size // 1000}k rows"
+                    new_at, old_at = str(ROOT), old_tree
+                else:
+                    r, c = SHAPES[size]
+                    cells = str((r + 1) * (c + 1))
+                    new_at, old_at = new_dir, old_dir
+                new = _run(new_at, case, size, what, timeout=3600)
+                old = _run(old_at, case, size, what, timeout=args.old_timeout)
                 assert new is not None
                 old_s = f"> {args.old_timeout:.0f}" if old is None else f"{old['seconds']:.2f}"
                 ratio = (
@@ -162,7 +225,7 @@ def main() -> None:
                 )
                 ok_old = "-" if old is None else str(old["ok"])
                 print(
-                    f"{case:<10}{cells:>7}  {what:<10}{old_s:>10}{new['seconds']:>9.2f}"
+                    f"{case:<13}{cells:>9}  {what:<10}{old_s:>10}{new['seconds']:>9.2f}"
                     f"{ratio:>9}  {ok_old}/{new['ok']}",
                     flush=True,
                 )
