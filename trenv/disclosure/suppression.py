@@ -23,7 +23,9 @@ secondary suppression that the audit shows is not needed.
 
 The audit (``audit``) is exact: a cell passes only if a feasible range of the required size
 is demonstrated - by a certificate (a feasible table of the very LP an intruder would
-solve, ``certificates.py``) or by the intruder's linear programmes themselves (``lp.py``).
+solve: rectangles and maximum flows on two-way tables, ``certificates.py``) or by the
+intruder's linear programmes themselves, whose every solution also certifies the other
+cells (``ranges.py``).
 """
 
 from __future__ import annotations
