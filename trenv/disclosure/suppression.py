@@ -359,14 +359,33 @@ def _pair_alone(prob: _Problem, supp: np.ndarray, cost: np.ndarray) -> None:
             changed = True
 
 
-def _more_partners(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cell: int) -> None:
-    """One more partner for ``cell`` in every relation it belongs to."""
-    rels = prob.signed.indices[prob.signed.indptr[cell] : prob.signed.indptr[cell + 1]]
-    for i in rels.tolist():
+def _relations_of(prob: _Problem, cell: int) -> np.ndarray:
+    return prob.signed.indices[prob.signed.indptr[cell] : prob.signed.indptr[cell + 1]]
+
+
+def _more_partners(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cell: int) -> bool:
+    """One more partner for ``cell`` in every relation it belongs to; False if every
+    member of those relations is hidden already."""
+    added = False
+    for i in _relations_of(prob, cell).tolist():
         rel = prob.relations[i]
-        pick = _pick_partner(rel.parts, prob.values, _need(prob, cell), supp, cost)
+        members = np.append(rel.parts, rel.total)
+        pick = _pick_partner(members, prob.values, _need(prob, cell), supp, cost)
         if pick is not None:
             supp[pick] = True
+            added = True
+    return added
+
+
+def _reinforce(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cell: int) -> None:
+    """More partners for an unprotected ``cell``; if its relations are all hidden, what
+    bounds it lies further out, so its hidden neighbours get partners instead."""
+    if _more_partners(prob, supp, cost, cell):
+        return
+    rels = _relations_of(prob, cell)
+    neighbours = np.unique(prob.member[rels].indices)
+    for other in neighbours[supp[neighbours] & (neighbours != cell)].tolist():
+        _more_partners(prob, supp, cost, other)
 
 
 def _rectangles(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cells: np.ndarray) -> None:
@@ -397,7 +416,7 @@ def _rectangles(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cells: np.nd
             # No single rectangle can do it (or the audit found the one already in place
             # not enough, which only rounding at the tolerance can cause): partners
             # relation by relation. A rectangle hidden earlier in this pass is enough.
-            _more_partners(prob, supp, cost, cell)
+            _reinforce(prob, supp, cost, cell)
         else:
             supp[corners] = True
 
@@ -488,7 +507,7 @@ def secondary_suppression(
             if result.ok:
                 return _clean_up(prob, supp, primary, cost, result)
             for cell in result.cells[~result.passed].tolist():
-                _more_partners(prob, supp, cost, cell)
+                _reinforce(prob, supp, cost, cell)
     else:
         result = _audit(prob, supp)
         for _ in range(max_rounds):
