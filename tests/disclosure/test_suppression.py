@@ -245,3 +245,27 @@ def test_protection_levels_are_two_sided() -> None:
     deep[0] = 500.0
     capped = audit(*args, width, lower_level=deep, **common)
     assert capped.below[0] == 100.0 and not capped.passed[0]  # the far corner holds 80
+
+
+@pytest.mark.parametrize("shape", [True, False])
+def test_an_already_protected_pattern_is_returned_as_it_is(shape: bool) -> None:
+    # Four primary cells forming a rectangle that moves each by 20 or more: nothing to add,
+    # nothing for the clean-up to take away (primaries stay), whatever the cost.
+    full = _with_margins(np.array([[30.0, 40.0, 9.0], [25.0, 35.0, 8.0], [7.0, 6.0, 50.0]]))
+    primary = np.zeros(full.shape, dtype=bool)
+    primary[:2, :2] = True
+    n = full.size
+    for cost in (None, np.ones(n)):
+        supp, result = secondary_suppression(
+            full.ravel(),
+            primary.ravel(),
+            table_relations(3, 3),
+            np.zeros(n),
+            np.full(n, np.inf),
+            np.full(n, 5.0),
+            50,
+            shape=full.shape if shape else None,
+            cost=cost,
+        )
+        np.testing.assert_array_equal(supp, primary.ravel())
+        assert result.ok

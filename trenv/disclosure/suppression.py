@@ -509,11 +509,14 @@ def secondary_suppression(
             for cell in result.cells[~result.passed].tolist():
                 _reinforce(prob, supp, cost, cell)
     else:
+        # The pattern as it is first: a table whose cells are protected stays as it is.
         result = _audit(prob, supp)
-        for _ in range(max_rounds):
+        for round_ in range(max_rounds + 1):
             alone = _alone(prob, supp)
             if result.ok and not len(alone):
                 return _clean_up(prob, supp, primary, cost, result)
+            if round_ == max_rounds:
+                break
             todo = np.union1d(result.cells[~result.passed], alone).astype(np.int64)
             _rectangles(prob, supp, cost, todo)
             _pair_alone(prob, supp, cost)
