@@ -222,3 +222,50 @@ def test_point_certificates_give_the_exact_verdicts(
     for cell, lo, hi in zip(result.cells, result.lower, result.upper, strict=True):
         t_lo, t_hi = truth[int(cell)]
         assert lo >= t_lo - 1e-6 and hi <= t_hi + 1e-6
+
+
+def test_protection_levels_are_two_sided() -> None:
+    # (0, 0) = 100 moves down by up to 80 but up by only 3 (its row partner holds 3): wide
+    # enough (83), far enough below, not far enough above.
+    full = _with_margins(np.array([[100.0, 3.0], [50.0, 80.0]]))
+    hidden = np.zeros(full.shape, dtype=bool)
+    hidden[:2, :2] = True
+    n = full.size
+    level = np.zeros(n)
+    level[0] = 10.0
+    args = (full.ravel(), hidden.ravel(), table_relations(2, 2), np.zeros(n), np.full(n, np.inf))
+    common = {"shape": full.shape}
+    width = np.full(n, 5.0)
+    below_only = audit(*args, width, lower_level=level, **common)
+    assert below_only.passed[0]
+    both = audit(*args, width, lower_level=level, upper_level=level, **common)
+    assert not both.passed[0] and both.upper[0] == pytest.approx(103.0)
+    # The lower level is capped at what the a priori bound allows (a sum cannot go below 0).
+    deep = np.zeros(n)
+    deep[0] = 500.0
+    capped = audit(*args, width, lower_level=deep, **common)
+    assert capped.below[0] == 100.0 and not capped.passed[0]  # the far corner holds 80
+
+
+@pytest.mark.parametrize("shape", [True, False])
+def test_an_already_protected_pattern_is_returned_as_it_is(shape: bool) -> None:
+    # Four primary cells forming a rectangle that moves each by 20 or more: nothing to add,
+    # nothing for the clean-up to take away (primaries stay), whatever the cost.
+    full = _with_margins(np.array([[30.0, 40.0, 9.0], [25.0, 35.0, 8.0], [7.0, 6.0, 50.0]]))
+    primary = np.zeros(full.shape, dtype=bool)
+    primary[:2, :2] = True
+    n = full.size
+    for cost in (None, np.ones(n)):
+        supp, result = secondary_suppression(
+            full.ravel(),
+            primary.ravel(),
+            table_relations(3, 3),
+            np.zeros(n),
+            np.full(n, np.inf),
+            np.full(n, 5.0),
+            50,
+            shape=full.shape if shape else None,
+            cost=cost,
+        )
+        np.testing.assert_array_equal(supp, primary.ravel())
+        assert result.ok

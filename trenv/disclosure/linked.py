@@ -49,6 +49,7 @@ class _Table:
     hidden: np.ndarray  # per record cell
     shown: np.ndarray  # per grid position: the (rounded) value, what partners are chosen by
     primary: np.ndarray  # per record cell: hidden by its own rules
+    cost: np.ndarray  # per grid position: what a partner costs (the policy's secondary.cost)
 
 
 def protect_linked(records: Sequence[OutputRecord]) -> list[OutputRecord]:
@@ -106,7 +107,14 @@ def _table(record: OutputRecord, k: int) -> _Table:
     hidden = np.array([p is None for p in record.cells.published], dtype=bool)
     primary = np.array([s == "primary" for s in record.cells.suppressed], dtype=bool)
     shown = np.abs(np.nan_to_num(shown_values(record, grid, stat_of), nan=0.0))
-    return _Table(record, grid, hidden, shown, primary)
+    measure = record.policy_parameters.get("secondary", {}).get("cost", "value")
+    if measure == "contributors":
+        cost = grid.spread(np.asarray(record.cells.contributors, dtype=float)).ravel()
+    elif measure == "cells":
+        cost = np.ones(shown.size)
+    else:
+        cost = shown.ravel()
+    return _Table(record, grid, hidden, shown, primary, cost)
 
 
 def _same_data(tables: list[_Table]) -> None:
@@ -158,7 +166,7 @@ def _add_partners(t: _Table, cell: int, need: float) -> bool:
         members = np.append(rel.parts, rel.total)
         if at not in members:
             continue
-        pick = _pick_partner(rel.parts, t.shown.ravel(), need, hidden_pos)
+        pick = _pick_partner(rel.parts, t.shown.ravel(), need, hidden_pos, t.cost)
         if pick is None and not hidden_pos[rel.total]:
             pick = rel.total
         if pick is not None:

@@ -13,7 +13,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 
-def _components(a_eq: sparse.csr_matrix, n_vars: int) -> np.ndarray:
+def components(a_eq: sparse.csr_matrix, n_vars: int) -> np.ndarray:
     """Label variables that share an equality (directly or transitively)."""
     if a_eq.shape[0] == 0:
         return np.arange(n_vars)
@@ -46,7 +46,7 @@ def feasible_intervals(
     (which means the published numbers were not produced from one data set).
     """
     n_vars = a_eq.shape[1]
-    labels = _components(a_eq, n_vars)
+    labels = components(a_eq, n_vars)
     a_eq = a_eq.tocsr()
     targets = targets.tocsr()
     lo = np.full(targets.shape[0], np.nan)
@@ -103,34 +103,3 @@ def feasible_intervals(
         if -1.0 in sides:
             hi[t] = total_hi
     return lo, hi
-
-
-def feasible_point(
-    a_eq: sparse.csr_matrix,
-    b_eq: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    objective: np.ndarray,
-) -> np.ndarray | None:
-    """A point of ``{x : a_eq x = b_eq, lower <= x <= upper}`` minimising ``objective @ x``
-    (one programme for many cells: every coordinate of a feasible point is a value the
-    intruder cannot rule out), or None when the objective is unbounded.
-
-    Raises ValueError if the facts are inconsistent.
-    """
-    bounds = [
-        (None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
-        for a, b in zip(lower.tolist(), upper.tolist(), strict=True)
-    ]
-    res = linprog(
-        objective,
-        A_eq=a_eq if a_eq.shape[0] else None,
-        b_eq=b_eq if a_eq.shape[0] else None,
-        bounds=bounds,
-        method="highs",
-    )
-    if res.status == 0:
-        return np.asarray(res.x, dtype=float)
-    if res.status == 3:
-        return None
-    raise ValueError(f"published facts are inconsistent: {res.message}")

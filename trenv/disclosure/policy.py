@@ -61,9 +61,15 @@ class SecondarySetting(_Strict):
     # A suppressed cell is protected when its feasible interval, given everything
     # published, is at least max(count_width, relative_width * |value|) wide (counts) or
     # relative_width * |value| wide (magnitudes).
+    # Besides, a cell that a concentration rule (dominance, p%) suppresses must keep its
+    # protection levels (trenv.disclosure.protection): its interval reaches that far
+    # above and below its value.
     count_width: float = Field(5.0, ge=0)
     relative_width: float = Field(0.25, ge=0)
     max_rounds: int = Field(50, ge=1)
+    # What the choice of partners minimises: the value they hide, the people (contributors)
+    # they hide, or the number of cells.
+    cost: Literal["value", "contributors", "cells"] = "value"
 
 
 class RoundingSetting(_Strict):

@@ -31,6 +31,7 @@ from trenv.disclosure.consistency import record_problems
 from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.grid import Grid, table_grid
 from trenv.disclosure.policy import Policy, RoundingSetting, load_policy
+from trenv.disclosure.protection import protection_levels
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
 from trenv.disclosure.structure import relations as tree_relations
@@ -250,6 +251,14 @@ def _audit(record: OutputRecord, pol: Policy, grid: Grid, shown: np.ndarray) -> 
     required = pol.secondary.relative_width * np.abs(flat)
     if record.statistic == "count":
         required = np.maximum(required, pol.secondary.count_width)
+    # The protection levels from the record's own statistics (its largest contributions
+    # and absolute sums) under the server's policy, never from its recorded levels.
+    stats = _stats(record, max(pol.dominance.n, 2))
+    levels = protection_levels(
+        {key: grid.spread(arr.astype(float)) for key, arr in stats.items()},
+        pol,
+        record.statistic,
+    ).ravel()
     try:
         result = audit(
             flat,
@@ -259,18 +268,19 @@ def _audit(record: OutputRecord, pol: Policy, grid: Grid, shown: np.ndarray) -> 
             np.full(flat.shape, np.inf),
             required,
             shape=shape,
+            lower_level=levels,
+            upper_level=levels,
         )
     except ValueError as exc:
         # Cells and margins that do not add up: a record no genuine table produces.
         return [f"the published cells contradict each other ({exc})"]
     problems = []
-    for cell, lo, hi, need in zip(
-        result.cells, result.lower, result.upper, result.required, strict=True
-    ):
-        if hi - lo < need - 1e-9:
-            ri, ci = divmod(int(cell), c + 1)
-            problems.append(
-                f"suppressed cell {ri},{ci} can be narrowed to [{lo:g}, {hi:g}] from the "
-                f"published cells (needs a range of {need:g})"
-            )
+    for k in np.flatnonzero(~result.passed).tolist():
+        ri, ci = divmod(int(result.cells[k]), c + 1)
+        lo, hi, value = result.lower[k], result.upper[k], result.value[k]
+        problems.append(
+            f"suppressed cell {ri},{ci} can be narrowed to [{lo:g}, {hi:g}] from the "
+            f"published cells (needs a range of {result.required[k]:g}, reaching "
+            f"{value - result.below[k]:g} and {value + result.above[k]:g})"
+        )
     return problems

@@ -25,6 +25,7 @@ PER_CELL_SECRETS = (
     "contributors",
     "near",
     "interval",
+    "protection",
     "negatives",
     "missing",
     "all_equal",
@@ -63,6 +64,7 @@ class CellRecord(BaseModel):
     suppressed: Literal["primary", "secondary"] | None = None
     interval: tuple[float, float] | None = None  # LP-audited feasible range if suppressed
     rounded: int | float | None = None  # see CellTable.rounded
+    protection: tuple[float, float] | None = None  # see CellTable.protection
     row_level: int | None = None  # see CellTable.row_level
     column_level: int | None = None
 
@@ -101,6 +103,11 @@ class CellTable(BaseModel):
     # optimum). None for other roundings (recomputed from ``value``); None per cell for
     # cells of other statistics (a describe's mean).
     rounded: list[int | float | None] | None = None
+    # The protection levels (below, above its value) the audit demanded of a suppressed
+    # cell that a concentration rule flagged (trenv.disclosure.protection); None for the
+    # other cells, and the whole list None when no audit ran. The airlock recomputes them
+    # from the cell's statistics rather than trusting these.
+    protection: list[tuple[float, float] | None] | None = None
     # Tables with subtotals (``OutputRecord.subtotals``): how many of the axis' variables a
     # cell's labels fix, from the left. A leaf row of ``index=[province, municipality]`` has
     # row level 2, a province's subtotal row ``[p, "All"]`` level 1, the grand total row

@@ -39,7 +39,7 @@ from trenv.disclosure.rules import (
     run_rules,
 )
 from trenv.disclosure.structure import Axis, aggregate, flat_axis, relations, tree_axis
-from trenv.disclosure.suppression import AuditResult, secondary_suppression
+from trenv.disclosure.suppression import AuditResult
 from trenv.disclosure.table import (
     ADDITIVE,
     MAX_CELLS,
@@ -50,6 +50,7 @@ from trenv.disclosure.table import (
     _record,
     _without_rounding,
     is_whole,
+    protect,
     protected_by_rounding,
 )
 
@@ -176,20 +177,8 @@ def check_subtotals(
     suppressed = primary.copy()
     audit_result: AuditResult | None = None
     if stat in ADDITIVE and pol.secondary.enabled:
-        flat_vals = np.nan_to_num(shown, nan=0.0).ravel()
-        nonneg = stat == "count" or stats["negatives"][-1, -1] == 0
-        required = pol.secondary.relative_width * np.abs(flat_vals)
-        if stat == "count":
-            required = np.maximum(required, pol.secondary.count_width)
-        supp_flat, audit_result = secondary_suppression(
-            flat_vals,
-            primary.ravel(),
-            relations(rows, cols, row_sums=bool(columns)),
-            np.full(flat_vals.shape, 0.0 if nonneg else -np.inf),
-            np.full(flat_vals.shape, np.inf),
-            required,
-            pol.secondary.max_rounds,
-        )
+        facts = relations(rows, cols, row_sums=bool(columns))
+        supp_flat, audit_result = protect(shown, primary, facts, stats, pol, stat)
         suppressed = supp_flat.reshape(big_r, big_c)
     suppressed &= published
     safe_values = np.where(suppressed, np.nan, shown)

@@ -1,21 +1,31 @@
-"""Primary and secondary cell suppression on a two-way table with margins, with an LP audit.
+"""Secondary cell suppression on additive tables, with an exact audit of what it hides.
 
 Why hand-written: the established cell-suppression tools (tau-ARGUS, R's sdcTable) are
-Java/R programs outside a Python notebook; no maintained Python package exists. The
-heuristic here is the classic one (every additive relation - a row or column with its
-total - that hides exactly one cell gets a partner hidden, choosing the cheapest cell that
-gives enough protection), and it is not trusted on its own: every suppressed cell's
-feasible interval is computed by linear programming over the table's additive structure
-(``lp.feasible_intervals``), and cells that an intruder could still narrow below the
-protection level get more partners until the audit passes.
+Java/R programs outside a Python notebook; no maintained Python package exists.
 
-The audit is exact and fast: a feasible *cycle* of suppressed cells (a rectangle in the
-sign-adjusted table where every row and column, margins included, sums to zero) moves a
-hidden cell while keeping all published numbers and bounds intact, so it proves an interval
-at least that wide - two feasible points of the very same LP. Cells that such a certificate
-covers need no solver call; every other suppressed cell gets the two linear programmes
-(min and max). Either way a cell passes only if a feasible range of the required width is
-demonstrated.
+What a suppressed cell needs (``required``, ``lower_level``, ``upper_level``, per cell): its
+feasible interval, given everything published and the a priori bounds, must be at least
+``required`` wide, and must reach ``upper_level`` above and ``lower_level`` below its value
+(the protection levels of ``protection.py``; the lower one is capped by the a priori lower
+bound, below which no interval can reach and which the intruder knows anyway).
+
+How partners are chosen: on a two-way table with margins (``shape``), every cell that is
+not yet protected (or is alone in a row or column) gets the cheapest *rectangle* of cells
+whose move ``+t, -t, -t, +t`` alone gives it the room it needs (tau-ARGUS's hypercube
+method, in two dimensions); "cheapest" by the profile's cost (``cost``: the value, the
+contributors or one per cell that the rectangle newly hides). Elsewhere (generic
+``Relation``s: one-way tables, or when no single rectangle can do it) every relation that
+hides exactly one cell gets a partner: the cheapest cell that can carry the requirement
+on its own, else the largest. Then the audit decides; unprotected cells get more partners,
+for at most ``max_rounds`` rounds, after which the whole table is suppressed (failing
+closed is the only safe answer). Finally a clean-up pass drops, most costly first, every
+secondary suppression that the audit shows is not needed.
+
+The audit (``audit``) is exact: a cell passes only if a feasible range of the required size
+is demonstrated - by a certificate (a feasible table of the very LP an intruder would
+solve: rectangles and maximum flows on two-way tables, ``certificates.py``) or by the
+intruder's linear programmes themselves, whose every solution also certifies the other
+cells (``ranges.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +36,26 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from trenv.disclosure.lp import feasible_intervals, feasible_point
+from trenv.disclosure.certificates import (
+    CANDIDATES,
+    cheapest_rectangle,
+    cycle_certificates,
+    flow_moves,
+    many_cycle_certificates,
+)
+from trenv.disclosure.ranges import reaches, settle
 
-CANDIDATES = 24  # partner rows/columns tried per cell in a cycle certificate
-POINT_ROUNDS = 2  # batch programmes (up and down) before every cell gets its own
+__all__ = [
+    "CANDIDATES",
+    "AuditResult",
+    "Relation",
+    "audit",
+    "cycle_certificates",
+    "secondary_suppression",
+    "table_relations",
+]
+
+POINT_ROUNDS = 10_000  # most batch rounds (they stop when a round settles nothing)
 
 
 @dataclass(frozen=True)
@@ -41,16 +67,21 @@ class Relation:
 @dataclass(frozen=True)
 class AuditResult:
     cells: np.ndarray  # flat indices of the suppressed cells
-    lower: np.ndarray  # feasible minimum per suppressed cell
+    lower: np.ndarray  # feasible minimum per suppressed cell (an inner bound, see method)
     upper: np.ndarray  # feasible maximum per suppressed cell
     required: np.ndarray  # required width per suppressed cell
     # "cycle" (rectangle certificate), "point" (feasible points of one LP for many cells)
     # or "lp" (exact interval) per suppressed cell
     method: np.ndarray
+    value: np.ndarray  # the cell's value as the audit saw it
+    below: np.ndarray  # how far below its value the interval must reach (lower level)
+    above: np.ndarray  # how far above (upper protection level)
 
     @property
     def passed(self) -> np.ndarray:
-        return (self.upper - self.lower) >= self.required - 1e-9
+        return reaches(
+            self.value - self.lower, self.upper - self.value, self.required, self.below, self.above
+        )
 
     @property
     def ok(self) -> bool:
@@ -67,72 +98,6 @@ def table_relations(n_rows: int, n_cols: int) -> list[Relation]:
     for j in range(n_cols + 1):
         rels.append(Relation(np.arange(n_rows) * width + j, n_rows * width + j))
     return rels
-
-
-def cycle_certificates(
-    values: np.ndarray, suppressed: np.ndarray, nonneg: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each suppressed cell of an ``(R+1) x (C+1)`` table with margins, the widest
-    rectangle move ``(down, up)`` that keeps every relation and bound satisfied.
-
-    With ``z[i, j] = s_i s_j x[i, j]`` (``s = -1`` on the margin row/column) every row and
-    column of ``z`` sums to zero, so ``+t, -t, -t, +t`` on the corners of any rectangle of
-    suppressed cells is feasible while no corner turns negative.
-    """
-    n_r, n_c = values.shape
-    sign_r = np.ones(n_r)
-    sign_r[-1] = -1.0
-    sign_c = np.ones(n_c)
-    sign_c[-1] = -1.0
-    down = np.zeros(values.shape)
-    up = np.zeros(values.shape)
-    inf = np.inf
-    # The suppressed cells of every row and column, found once (not once per cell).
-    row_hidden = [np.flatnonzero(line) for line in suppressed]
-    col_hidden = [np.flatnonzero(line) for line in suppressed.T]
-    for r, c in zip(*(a.tolist() for a in np.nonzero(suppressed)), strict=True):
-        cols = row_hidden[r]
-        cols = cols[cols != c]
-        rows = col_hidden[c]
-        rows = rows[rows != r]
-        if not len(cols) or not len(rows):
-            continue
-        # Any rectangle is a valid certificate, so on heavily suppressed tables only the
-        # partners with the largest values (which allow the largest moves) are tried.
-        if len(cols) > CANDIDATES:
-            cols = cols[np.argsort(values[r, cols])[-CANDIDATES:]]
-        if len(rows) > CANDIDATES:
-            rows = rows[np.argsort(values[rows, c])[-CANDIDATES:]]
-        rows_col = rows[:, None]
-        corner = suppressed[rows_col, cols]
-        if not corner.any():
-            continue
-        if not nonneg:
-            down[r, c] = up[r, c] = inf
-            continue
-        # x-move per unit t of the target (+1 by choice of orientation) and the other
-        # corners; all signs are +-1, so the products are exact.
-        s_target = sign_r[r] * sign_c[c]
-        a_rc2 = sign_c[cols] * (-sign_r[r] * s_target)  # (r, c'), per column
-        a_r2c = sign_r[rows] * (-sign_c[c] * s_target)  # (r', c), per row
-        a_r2c2 = sign_r[rows_col] * sign_c[cols] * s_target  # (r', c')
-        x_rc2 = values[r, cols]
-        x_r2c = values[rows, c]
-        x_r2c2 = values[rows_col, cols]
-        # t >= -x for corners moving with t, t <= x for corners moving against it.
-        d = np.minimum(
-            np.minimum(np.where(a_rc2 > 0, x_rc2, inf), np.where(a_r2c > 0, x_r2c, inf)[:, None]),
-            np.minimum(np.where(a_r2c2 > 0, x_r2c2, inf), values[r, c]),
-        )
-        u = np.minimum(
-            np.minimum(np.where(a_rc2 < 0, x_rc2, inf), np.where(a_r2c < 0, x_r2c, inf)[:, None]),
-            np.where(a_r2c2 < 0, x_r2c2, inf),
-        )
-        # Each rectangle gives a feasible point below and one above the true value; the
-        # interval spans the lowest and the highest of them (possibly from two rectangles).
-        down[r, c] = d[corner].max()
-        up[r, c] = u[corner].max()
-    return down, up
 
 
 def additive(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -154,6 +119,78 @@ def additive(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return grid.ravel()
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """One table's audit question, built once for every audit of a suppression run."""
+
+    values: np.ndarray
+    signed: sparse.csc_matrix  # relations x cells: +1 for a part, -1 for the total
+    member: sparse.csr_matrix  # relations x cells: 1 for every member
+    lower: np.ndarray
+    upper: np.ndarray
+    required: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    relations: list[Relation]
+    shape: tuple[int, int] | None
+
+    @property
+    def sign_kind(self) -> str | None:
+        """ "nonneg" (bounds 0..inf), "free" (no bounds) or None (anything else): the two
+        bound patterns the structural certificates and rectangles handle."""
+        if np.all(self.lower == 0) and np.all(np.isinf(self.upper)):
+            return "nonneg"
+        if np.all(np.isinf(self.lower)) and np.all(np.isinf(self.upper)):
+            return "free"
+        return None
+
+
+def _problem(
+    values: np.ndarray,
+    relations: list[Relation],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    required: np.ndarray,
+    shape: tuple[int, int] | None,
+    lower_level: np.ndarray | None,
+    upper_level: np.ndarray | None,
+) -> _Problem:
+    if shape is not None:
+        values = additive(values, shape)
+    n = len(values)
+    rows, cols, data = [], [], []
+    for i, rel in enumerate(relations):
+        rows.append(np.full(len(rel.parts) + 1, i))
+        cols.append(np.append(rel.parts, rel.total))
+        data.append(np.append(np.ones(len(rel.parts)), -1.0))
+    if relations:
+        signed = sparse.csr_matrix(
+            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(relations), n),
+        )
+    else:
+        signed = sparse.csr_matrix((0, n))
+    member = abs(signed).tocsr()
+    zeros = np.zeros(n)
+    low_level = zeros if lower_level is None else np.asarray(lower_level, dtype=float)
+    up_level = zeros if upper_level is None else np.asarray(upper_level, dtype=float)
+    with np.errstate(invalid="ignore"):
+        below = np.maximum(np.minimum(low_level, values - lower), 0.0)
+        above = np.maximum(np.minimum(up_level, upper - values), 0.0)
+    return _Problem(
+        values=values,
+        signed=signed.tocsc(),
+        member=member,
+        lower=lower,
+        upper=upper,
+        required=required,
+        below=np.nan_to_num(below),
+        above=np.nan_to_num(above),
+        relations=relations,
+        shape=shape,
+    )
+
+
 def audit(
     values: np.ndarray,
     suppressed: np.ndarray,
@@ -162,129 +199,313 @@ def audit(
     upper: np.ndarray,
     required: np.ndarray,
     shape: tuple[int, int] | None = None,
+    *,
+    lower_level: np.ndarray | None = None,
+    upper_level: np.ndarray | None = None,
 ) -> AuditResult:
     """Feasible interval of every suppressed cell given the published cells and relations.
 
-    ``values``/``suppressed``/``lower``/``upper``/``required`` are flat arrays over cells;
-    ``shape`` (a table with margins, the relations of ``table_relations``) enables the
-    cycle certificates, otherwise every interval is computed by LP.
+    ``values``/``suppressed``/``lower``/``upper``/``required`` (and the protection levels)
+    are flat arrays over cells; ``shape`` (a table with margins, the relations of
+    ``table_relations``) enables the structural certificates, otherwise every interval is
+    settled by linear programming.
     """
-    if shape is not None:
-        values = additive(values, shape)
-    hidden = np.flatnonzero(suppressed)
-    lo_all = np.full(len(hidden), np.nan)
-    hi_all = np.full(len(hidden), np.nan)
-    method = np.full(len(hidden), "lp", dtype=object)
-    todo = np.ones(len(hidden), dtype=bool)
-    if shape is not None and len(hidden):
-        nonneg = bool(np.all(lower[hidden] == 0) and np.all(np.isinf(upper[hidden])))
-        finite = bool(np.all(np.isinf(lower[hidden])) and np.all(np.isinf(upper[hidden])))
-        if nonneg or finite:
-            down, up = cycle_certificates(
-                values.reshape(shape), suppressed.reshape(shape), nonneg=nonneg
-            )
-            d, u = down.ravel()[hidden], up.ravel()[hidden]
-            ok = (d + u) >= required[hidden] - 1e-9
-            lo_all[ok] = values[hidden][ok] - d[ok]
-            hi_all[ok] = values[hidden][ok] + u[ok]
-            method[ok] = "cycle"
-            todo = ~ok
-    var_of = -np.ones(len(values), dtype=np.int64)
-    var_of[hidden] = np.arange(len(hidden))
-    rows, cols, data, rhs = [], [], [], []
-    r = 0
-    for rel in relations:
-        members = np.append(rel.parts, rel.total)
-        coefs = np.append(np.ones(len(rel.parts)), -1.0)
-        is_hidden = suppressed[members]
-        if not is_hidden.any():
-            continue
-        rows.extend([r] * int(is_hidden.sum()))
-        cols.extend(var_of[members[is_hidden]].tolist())
-        data.extend(coefs[is_hidden].tolist())
-        # Published members move to the right-hand side: sum(hidden) = -sum(published).
-        rhs.append(-float(np.dot(coefs[~is_hidden], values[members[~is_hidden]])))
-        r += 1
-    a_eq = sparse.csr_matrix((data, (rows, cols)), shape=(r, len(hidden)))
-    b = np.array(rhs)
+    prob = _problem(values, relations, lower, upper, required, shape, lower_level, upper_level)
+    return _audit(prob, suppressed)
+
+
+def _equalities(
+    prob: _Problem, suppressed: np.ndarray, hidden: np.ndarray
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """``a_eq x = b`` over the ``hidden`` cells: every relation with a hidden member, with
+    its published members moved to the right-hand side."""
+    sub = prob.signed[:, hidden].tocsr()
+    keep = np.flatnonzero(sub.getnnz(axis=1) > 0)
+    shown = np.where(suppressed, 0.0, prob.values)
+    b = -(prob.signed @ shown)
+    return sub[keep], b[keep]
+
+
+def _audit(prob: _Problem, suppressed: np.ndarray, cells: np.ndarray | None = None) -> AuditResult:
+    """The audit of ``cells`` (default: every suppressed cell). ``cells`` must be a union
+    of components of the hidden cells (cells linked by the relations they share), so that
+    the programmes over them alone are the intruder's."""
+    values = prob.values
+    hidden = np.flatnonzero(suppressed) if cells is None else np.sort(cells)
+    n_h = len(hidden)
+    value = values[hidden]
+    required = prob.required[hidden]
+    below, above = prob.below[hidden], prob.above[hidden]
+    lo_all = np.full(n_h, np.nan)
+    hi_all = np.full(n_h, np.nan)
+    method = np.full(n_h, "lp", dtype=object)
+    todo = np.ones(n_h, dtype=bool)
+    kind = prob.sign_kind
+    if prob.shape is not None and n_h and kind is not None:
+        todo = _structural(prob, suppressed, hidden, kind, (lo_all, hi_all, method))
     if todo.any():
-        todo = _point_certificates(
-            a_eq,
-            b,
-            values[hidden],
-            lower[hidden],
-            upper[hidden],
-            required[hidden],
-            todo,
-            (lo_all, hi_all, method),
-        )
-    if todo.any():
-        # The true table is feasible, so min <= value <= max. Solve the maximum first; if
-        # it alone leaves enough room above the value the minimum is not needed (the
-        # recorded interval then starts at the value, a conservative inner bound).
-        eye = sparse.identity(len(hidden), format="csr")
+        a_eq, b = _equalities(prob, suppressed, hidden)
+        lower, upper = prob.lower[hidden], prob.upper[hidden]
+        got = settle(a_eq, b, lower, upper, value, (required, below, above), todo, POINT_ROUNDS)
         idx = np.flatnonzero(todo)
-        _, hi = feasible_intervals(a_eq, b, lower[hidden], upper[hidden], eye[idx], (-1.0,))
-        hi_all[idx] = hi
-        lo_all[idx] = values[hidden][idx]
-        need_min = idx[(hi - values[hidden][idx]) < required[hidden][idx] - 1e-9]
-        if len(need_min):
-            lo, _ = feasible_intervals(a_eq, b, lower[hidden], upper[hidden], eye[need_min], (1.0,))
-            lo_all[need_min] = lo
-    return AuditResult(hidden, lo_all, hi_all, required[hidden], method)
+        lo_all[idx], hi_all[idx] = got.lower[idx], got.upper[idx]
+        # "lp": both ends are the cell's own optima; "point": proven by feasible points.
+        method[idx] = np.where(got.exact[idx], "lp", "point")
+    return AuditResult(hidden, lo_all, hi_all, required, method, value, below, above)
 
 
-def _point_certificates(
-    a_eq: sparse.csr_matrix,
-    b: np.ndarray,
-    value: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    required: np.ndarray,
-    todo: np.ndarray,
+def _structural(
+    prob: _Problem,
+    suppressed: np.ndarray,
+    hidden: np.ndarray,
+    kind: str,
     out: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Settle cells with a few programmes for all of them instead of two per cell.
-
-    Any feasible point of the audit's LP is a table consistent with everything published,
-    so each of its coordinates is a value the intruder cannot rule out: the feasible
-    interval of a cell contains the true value and that coordinate. Pushing all unsettled
-    cells up at once (weighted by their required widths), then all down, usually moves
-    most of them far enough; the rest get their own exact programmes. The verdicts are
-    those of the exact programmes (a settled cell has at least the room shown), only the
-    recorded interval of a settled cell is an inner bound ("point").
-    """
+    """Settle what the structure of a two-way table proves, cheapest proofs first: many
+    rectangles at once (vectorised), the best single rectangle, then maximum flows. On
+    integer tables the flows are exact, so they also settle the cells that fail."""
+    assert prob.shape is not None
     lo_all, hi_all, method = out
-    best_lo = np.where(todo, value, np.nan)
-    best_hi = best_lo.copy()
-    for _ in range(POINT_ROUNDS):
-        left = todo & ~(best_hi - best_lo >= required - 1e-9)
-        if not left.any():
-            break
-        for sign in (-1.0, 1.0):  # maximise, then minimise
-            weight = np.where(left, sign / np.maximum(required, 1e-9), 0.0)
-            point = feasible_point(a_eq, b, lower, upper, weight)
-            if point is None:  # unbounded: the exact programmes report it per cell
-                return todo
-            best_hi = np.fmax(best_hi, np.where(todo, point, np.nan))
-            best_lo = np.fmin(best_lo, np.where(todo, point, np.nan))
-    done = todo & (best_hi - best_lo >= required - 1e-9)
-    lo_all[done], hi_all[done], method[done] = best_lo[done], best_hi[done], "point"
-    return todo & ~done
+    grid = prob.values.reshape(prob.shape)
+    hidden_grid = suppressed.reshape(prob.shape)
+    value = prob.values[hidden]
+    required, below, above = prob.required[hidden], prob.below[hidden], prob.above[hidden]
+    down = np.zeros(len(hidden))
+    up = np.zeros(len(hidden))
+    todo = np.ones(len(hidden), dtype=bool)
+
+    def prove(idx: np.ndarray, d: np.ndarray, u: np.ndarray, how: str) -> None:
+        down[idx] = np.fmax(down[idx], d)
+        up[idx] = np.fmax(up[idx], u)
+        ok = idx[reaches(down[idx], up[idx], required[idx], below[idx], above[idx])]
+        lo_all[ok], hi_all[ok], method[ok] = value[ok] - down[ok], value[ok] + up[ok], how
+        todo[ok] = False
+
+    if kind == "nonneg":
+        idx = np.arange(len(hidden))
+        prove(idx, *many_cycle_certificates(grid, hidden_grid, hidden), "cycle")
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        d, u = cycle_certificates(grid, hidden_grid, nonneg=kind == "nonneg", cells=hidden[idx])
+        prove(idx, d.ravel()[hidden[idx]], u.ravel()[hidden[idx]], "cycle")
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        want_down = np.maximum(below[idx], required[idx])
+        want_up = np.maximum(above[idx], required[idx])
+        d, u, exact = flow_moves(
+            grid, hidden_grid, kind == "nonneg", hidden[idx], want_down, want_up
+        )
+        prove(idx, d, u, "flow")
+        if exact:  # the flows are the cells' true room (up to the caps): verdicts final
+            left = idx[todo[idx]]
+            lo_all[left], hi_all[left] = value[left] - down[left], value[left] + up[left]
+            method[left] = "flow"
+            todo[left] = False
+    return todo
+
+
+# ----------------------------------------------------------------- choosing partners
+
+
+def _need(prob: _Problem, cell: int) -> float:
+    """What a partner must be able to carry for ``cell``: its width and protection levels."""
+    return float(max(prob.required[cell], prob.below[cell], prob.above[cell]))
 
 
 def _pick_partner(
-    candidates: np.ndarray, values: np.ndarray, need: float, suppressed: np.ndarray
+    candidates: np.ndarray,
+    values: np.ndarray,
+    need: float,
+    suppressed: np.ndarray,
+    cost: np.ndarray,
 ) -> int | None:
     free = candidates[~suppressed[candidates]]
     if len(free) == 0:
         return None
     mag = np.abs(values[free])
-    # Cheapest cell that on its own can carry the required uncertainty; else the largest.
+    # The cheapest cell that on its own can carry the requirement (ties: the smallest);
+    # if none can, the largest.
     enough = free[mag >= need]
     if len(enough):
-        return int(enough[np.argmin(np.abs(values[enough]))])
+        return int(enough[np.lexsort((np.abs(values[enough]), cost[enough]))[0]])
     return int(free[np.argmax(mag)])
+
+
+def _hidden_counts(prob: _Problem, suppressed: np.ndarray) -> np.ndarray:
+    return np.asarray(prob.member @ suppressed.astype(np.float64)).astype(np.int64)
+
+
+def _alone(prob: _Problem, suppressed: np.ndarray) -> np.ndarray:
+    """Cells hidden alone in some relation (the relation gives them back exactly)."""
+    single = np.flatnonzero(_hidden_counts(prob, suppressed) == 1)
+    if not len(single):
+        return np.array([], dtype=np.int64)
+    sub = prob.member[single].tocsr()
+    return np.unique(sub.indices[suppressed[sub.indices]])
+
+
+def _pair_alone(prob: _Problem, supp: np.ndarray, cost: np.ndarray) -> None:
+    """Give every relation that hides exactly one cell a partner, until none does."""
+    changed = True
+    while changed:
+        changed = False
+        for rel in prob.relations:
+            members = np.append(rel.parts, rel.total)
+            hidden = members[supp[members]]
+            if len(hidden) != 1:
+                continue
+            pick = _pick_partner(rel.parts, prob.values, _need(prob, int(hidden[0])), supp, cost)
+            supp[rel.total if pick is None else pick] = True
+            changed = True
+
+
+def _relations_of(prob: _Problem, cell: int) -> np.ndarray:
+    return prob.signed.indices[prob.signed.indptr[cell] : prob.signed.indptr[cell + 1]]
+
+
+def _more_partners(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cell: int) -> bool:
+    """One more partner for ``cell`` in every relation it belongs to; False if every
+    member of those relations is hidden already."""
+    added = False
+    for i in _relations_of(prob, cell).tolist():
+        rel = prob.relations[i]
+        members = np.append(rel.parts, rel.total)
+        pick = _pick_partner(members, prob.values, _need(prob, cell), supp, cost)
+        if pick is not None:
+            supp[pick] = True
+            added = True
+    return added
+
+
+def _reinforce(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cell: int) -> None:
+    """More partners for an unprotected ``cell``; if its relations are all hidden, what
+    bounds it lies further out, so its hidden neighbours get partners instead."""
+    if _more_partners(prob, supp, cost, cell):
+        return
+    rels = _relations_of(prob, cell)
+    neighbours = np.unique(prob.member[rels].indices)
+    for other in neighbours[supp[neighbours] & (neighbours != cell)].tolist():
+        _more_partners(prob, supp, cost, other)
+
+
+def _rectangles(prob: _Problem, supp: np.ndarray, cost: np.ndarray, cells: np.ndarray) -> None:
+    """The cheapest protecting rectangle for each of ``cells``, largest needs first; cells
+    that no single rectangle can protect get more partners relation by relation."""
+    assert prob.shape is not None
+    kind = prob.sign_kind
+    grid = prob.values.reshape(prob.shape)
+    hidden = supp.reshape(prob.shape)  # a view: rectangles are hidden in ``supp``
+    cost_grid = cost.reshape(prob.shape)
+    width = prob.required.reshape(prob.shape)
+    size = prob.required[cells] + prob.below[cells] + prob.above[cells]
+    before = supp.copy()
+    for cell in cells[np.argsort(-size, kind="stable")].tolist():
+        corners = None
+        if kind is not None:
+            corners = cheapest_rectangle(
+                grid,
+                hidden,
+                cost_grid,
+                width,
+                cell,
+                float(prob.below[cell]),
+                float(prob.above[cell]),
+                nonneg=kind == "nonneg",
+            )
+        if corners is None or before[corners].all():
+            # No single rectangle can do it (or the audit found the one already in place
+            # not enough, which only rounding at the tolerance can cause): partners
+            # relation by relation. A rectangle hidden earlier in this pass is enough.
+            _reinforce(prob, supp, cost, cell)
+        else:
+            supp[corners] = True
+
+
+def _components(prob: _Problem, suppressed: np.ndarray) -> np.ndarray:
+    """Per cell, the label of its component among the hidden cells (-1 if published)."""
+    hidden = np.flatnonzero(suppressed)
+    labels = np.full(len(suppressed), -1, dtype=np.int64)
+    if not len(hidden):
+        return labels
+    inc = prob.member[:, hidden].tocoo()
+    n_rel = prob.member.shape[0]
+    n = len(hidden) + n_rel
+    graph = sparse.coo_matrix(
+        (np.ones(len(inc.data)), (inc.col, len(hidden) + inc.row)), shape=(n, n)
+    )
+    _, lab = sparse.csgraph.connected_components(graph, directed=False)
+    labels[hidden] = lab[: len(hidden)]
+    return labels
+
+
+def _clean_up(
+    prob: _Problem,
+    supp: np.ndarray,
+    primary: np.ndarray,
+    cost: np.ndarray,
+    result: AuditResult,
+) -> tuple[np.ndarray, AuditResult]:
+    """Drop the secondary suppressions the audit shows are not needed, most costly first.
+
+    A cell stays if dropping it would leave another hidden alone in a relation (given
+    back exactly, whatever the requirement); otherwise it goes if its component of
+    hidden cells still passes the audit without it.
+    """
+    secondary = np.flatnonzero(supp & ~primary)
+    if not len(secondary):
+        return supp, result
+    order = secondary[np.lexsort((-np.abs(prob.values[secondary]), -cost[secondary]))]
+    counts = _hidden_counts(prob, supp)
+    dropped = False
+    for cell in order.tolist():
+        rels = prob.signed.indices[prob.signed.indptr[cell] : prob.signed.indptr[cell + 1]]
+        if (counts[rels] == 2).any():
+            continue
+        labels = _components(prob, supp)
+        trial = supp.copy()
+        trial[cell] = False
+        affected = np.flatnonzero((labels == labels[cell]) & trial)
+        if len(affected) and not _audit(prob, trial, cells=affected).ok:
+            continue
+        supp = trial
+        counts[rels] -= 1
+        dropped = True
+    return supp, (_audit(prob, supp) if dropped else result)
+
+
+Found = tuple[np.ndarray, AuditResult] | None
+
+
+def _by_relations(prob: _Problem, primary: np.ndarray, cost: np.ndarray, rounds: int) -> Found:
+    """Partners relation by relation (the classic heuristic), cleaned up; None if the cells
+    are not protected within ``rounds``."""
+    supp = primary.copy()
+    for _ in range(rounds):
+        _pair_alone(prob, supp, cost)
+        result = _audit(prob, supp)
+        if result.ok:
+            return _clean_up(prob, supp, primary, cost, result)
+        for cell in result.cells[~result.passed].tolist():
+            _reinforce(prob, supp, cost, cell)
+    return None
+
+
+def _by_rectangles(prob: _Problem, primary: np.ndarray, cost: np.ndarray, rounds: int) -> Found:
+    """The cheapest protecting rectangle per unprotected or lone cell (two-way tables),
+    cleaned up; None if the cells are not protected within ``rounds``."""
+    supp = primary.copy()
+    result = _audit(prob, supp)
+    for round_ in range(rounds + 1):
+        alone = _alone(prob, supp)
+        if result.ok and not len(alone):
+            return _clean_up(prob, supp, primary, cost, result)
+        if round_ == rounds:
+            break
+        todo = np.union1d(result.cells[~result.passed], alone).astype(np.int64)
+        _rectangles(prob, supp, cost, todo)
+        _pair_alone(prob, supp, cost)
+        result = _audit(prob, supp)
+    return None
 
 
 def secondary_suppression(
@@ -296,39 +517,33 @@ def secondary_suppression(
     required: np.ndarray,
     max_rounds: int,
     shape: tuple[int, int] | None = None,
+    *,
+    lower_level: np.ndarray | None = None,
+    upper_level: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
 ) -> tuple[np.ndarray, AuditResult]:
-    """Extend ``primary`` until the LP audit shows every hidden cell is protected.
+    """Extend ``primary`` until the audit shows every hidden cell is protected.
 
-    If the heuristic cannot protect a cell within ``max_rounds`` the whole table is
+    ``cost`` (per cell, default ``|values|``) is what the partner choice and the clean-up
+    minimise. If the cells cannot be protected within ``max_rounds`` the whole table is
     suppressed: failing closed is the only safe answer for a release.
     """
-    supp = primary.copy()
-    for _ in range(max_rounds):
-        changed = True
-        while changed:
-            changed = False
-            for rel in relations:
-                members = np.append(rel.parts, rel.total)
-                hidden = members[supp[members]]
-                if len(hidden) != 1:
-                    continue
-                need = float(required[hidden[0]])
-                pick = _pick_partner(rel.parts, values, need, supp)
-                if pick is None:
-                    pick = rel.total
-                supp[pick] = True
-                changed = True
-        result = audit(values, supp, relations, lower, upper, required, shape)
+    prob = _problem(values, relations, lower, upper, required, shape, lower_level, upper_level)
+    cost = np.abs(prob.values) if cost is None else np.asarray(cost, dtype=float)
+    # The pattern as it is first: a table whose cells are protected stays as it is.
+    if not len(_alone(prob, primary)):
+        result = _audit(prob, primary)
         if result.ok:
-            return supp, result
-        # Give each unprotected cell one more partner in every relation it belongs to.
-        for cell in result.cells[~result.passed]:
-            for rel in relations:
-                members = np.append(rel.parts, rel.total)
-                if cell not in members:
-                    continue
-                pick = _pick_partner(rel.parts, values, float(required[cell]), supp)
-                if pick is not None:
-                    supp[pick] = True
+            return primary.copy(), result
+    found = [_by_relations(prob, primary, cost, max_rounds)]
+    if shape is not None:
+        # Rectangles are often far cheaper, but where a whole row is small (a small court)
+        # they reach for the margins, which partners along the relations leave alone: both
+        # are tried, and the cheaper pattern (then the one with fewer cells) is kept.
+        found.append(_by_rectangles(prob, primary, cost, max_rounds))
+    passing = [f for f in found if f is not None]
+    if passing:
+        return min(passing, key=lambda f: (float(cost[f[0] & ~primary].sum()), int(f[0].sum())))
+    supp = primary.copy()
     supp[:] = True
-    return supp, audit(values, supp, relations, lower, upper, required, shape)
+    return supp, _audit(prob, supp)

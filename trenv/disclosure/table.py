@@ -16,6 +16,7 @@ from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
 from trenv.disclosure.policy import Policy, load_policy
+from trenv.disclosure.protection import protection_levels
 from trenv.disclosure.record import CellTable, OutputRecord, RuleVerdict
 from trenv.disclosure.rounding import round_table
 from trenv.disclosure.rules import (
@@ -282,23 +283,7 @@ def check_table(
         else:
             # A one-way table with its total: the cells add up to the total.
             relations, shape = [Relation(np.arange(r) * (c + 1), r * (c + 1))], None
-        flat_vals = np.nan_to_num(shown, nan=0.0).ravel()
-        nonneg = stat == "count" or stats["negatives"][r, c] == 0
-        lower = np.full(flat_vals.shape, 0.0 if nonneg else -np.inf)
-        upper = np.full(flat_vals.shape, np.inf)
-        required = pol.secondary.relative_width * np.abs(flat_vals)
-        if stat == "count":
-            required = np.maximum(required, pol.secondary.count_width)
-        supp_flat, audit_result = secondary_suppression(
-            flat_vals,
-            primary.ravel(),
-            relations,
-            lower,
-            upper,
-            required,
-            pol.secondary.max_rounds,
-            shape=shape,
-        )
+        supp_flat, audit_result = protect(shown, primary, relations, stats, pol, stat, shape)
         suppressed = supp_flat.reshape(r + 1, c + 1)
     suppressed &= published
     safe_values = np.where(suppressed, np.nan, shown)
@@ -365,6 +350,46 @@ def check_table(
         audit=audit_result,
         record=record,
         policy=pol,
+    )
+
+
+def protect(
+    shown: np.ndarray,
+    primary: np.ndarray,
+    relations: list[Relation],
+    stats: dict[str, np.ndarray],
+    pol: Policy,
+    stat: str,
+    shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, AuditResult]:
+    """Secondary suppression of a grid of shown values under its additive ``relations``,
+    with the policy's widths, protection levels and cost (flat results)."""
+    flat_vals = np.nan_to_num(shown, nan=0.0).ravel()
+    nonneg = stat == "count" or stats["negatives"].flat[-1] == 0  # the grand total's
+    lower = np.full(flat_vals.shape, 0.0 if nonneg else -np.inf)
+    upper = np.full(flat_vals.shape, np.inf)
+    required = pol.secondary.relative_width * np.abs(flat_vals)
+    if stat == "count":
+        required = np.maximum(required, pol.secondary.count_width)
+    # Cells a concentration rule suppresses keep its protection levels (both sides).
+    levels = protection_levels(stats, pol, stat).ravel()
+    cost = {
+        "value": np.abs(flat_vals),
+        "contributors": stats["contributors"].ravel().astype(np.float64),
+        "cells": np.ones(flat_vals.shape),
+    }[pol.secondary.cost]
+    return secondary_suppression(
+        flat_vals,
+        primary.ravel(),
+        relations,
+        lower,
+        upper,
+        required,
+        pol.secondary.max_rounds,
+        shape=shape,
+        lower_level=levels,
+        upper_level=levels,
+        cost=cost,
     )
 
 
@@ -481,11 +506,19 @@ def _record(
     **meta: Any,
 ) -> OutputRecord:
     intervals: dict[int, tuple[float, float]] = {}
+    protection: dict[int, tuple[float, float]] = {}
     if audit_result is not None:
         for cell_i, lo, hi in zip(
             audit_result.cells, audit_result.lower, audit_result.upper, strict=True
         ):
             intervals[int(cell_i)] = (float(lo), float(hi))
+        protection = {
+            int(cell_i): (float(lo), float(hi))
+            for cell_i, lo, hi in zip(
+                audit_result.cells, audit_result.below, audit_result.above, strict=True
+            )
+            if lo > 0 or hi > 0
+        }
     top_keys = sorted(k for k in stats if k.startswith("top"))
     row_text = _label_lists(row_labels)
     col_text = _label_lists(col_labels)
@@ -541,6 +574,7 @@ def _record(
             for s_, p_ in zip(supp.tolist(), prim.tolist(), strict=True)
         ],
         interval=[intervals.get(int(i)) for i in idx],
+        protection=None if audit_result is None else [protection.get(int(i)) for i in idx],
     )
     verdicts = []
     for res in results:
