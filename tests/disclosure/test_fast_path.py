@@ -17,7 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trenv.disclosure import cellstats, check_table
+from trenv.disclosure import cellstats, check_table, countstats
+from trenv.disclosure.policy import load_policy
+from trenv.disclosure.table import _item_stats
+
+ROWS_POLICY = load_policy("trenv-default").model_copy(update={"contributor_required": False})
 
 
 def _frame(seed: int) -> pd.DataFrame:
@@ -46,11 +50,12 @@ def _frame(seed: int) -> pd.DataFrame:
     )
 
 
-def _outputs(df: pd.DataFrame, statistic: str | None, margins: bool) -> tuple[Any, ...]:
+def _outputs(
+    df: pd.DataFrame, statistic: str | None, margins: bool, **table: Any
+) -> tuple[Any, ...]:
     kwargs: dict[str, Any] = {"values": "v", "statistic": statistic} if statistic else {}
-    check = check_table(
-        df, index=["a", "b"], columns=["c"], contributor="pid", margins=margins, **kwargs
-    )
+    table = {"index": ["a", "b"], "columns": ["c"], "contributor": "pid", **table}
+    check = check_table(df, margins=margins, **kwargs, **table)
     record = check.record.model_dump(mode="json")
     record.pop("created", None)
     record.pop("code", None)
@@ -99,3 +104,71 @@ def test_sort_runs_is_the_stable_sort(
     np.testing.assert_array_equal(order, want)
     np.testing.assert_array_equal(starts, cellstats._boundaries(key[want]))
     np.testing.assert_array_equal(run_keys, np.unique(key))
+
+
+# Count tables: the repeats of sorted keys (countstats) against the item statistics.
+COUNT_TABLES = [
+    {},
+    {"contributor": None, "policy": ROWS_POLICY},
+    {"index": ["a", "b", "d"], "columns": ["c"]},
+    {"index": ["c"], "columns": ["a", "d"]},
+    {"columns": []},
+]
+
+
+@pytest.mark.parametrize("seed", range(9))
+@pytest.mark.parametrize("margins", [True, False])
+@pytest.mark.parametrize("table", range(len(COUNT_TABLES)))
+def test_count_path_equals_item_path(
+    seed: int, margins: bool, table: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = _frame(seed)
+    df["d"] = np.random.default_rng(seed).integers(0, 3, len(df))
+    if seed % 4 == 3:
+        df.loc[: len(df) // 3, "pid"] = df["pid"].iloc[0]  # one person with many rows
+    with monkeypatch.context() as items:
+        items.setattr(countstats, "count_stats", lambda *args: None)
+        want = _outputs(df, None, margins, **COUNT_TABLES[table])
+    monkeypatch.setattr(countstats, "CHUNK", 7)
+    got = _outputs(df, None, margins, **COUNT_TABLES[table])
+    assert got[1:] == want[1:]
+    assert got[0] == want[0]
+
+
+def _same(got: list[cellstats.Stats], want: list[cellstats.Stats]) -> None:
+    for part_got, part_want in zip(got, want, strict=True):
+        assert part_got.keys() == part_want.keys()
+        for key in part_want:
+            a, b = part_got[key], part_want[key]
+            assert a.dtype == b.dtype and a.shape == b.shape, key
+            assert a.tobytes() == b.tobytes(), key
+
+
+@pytest.mark.parametrize("margins", [True, False])
+@pytest.mark.parametrize(
+    "people",
+    ["none", "one", "all different", "few", "no rows"],
+)
+def test_count_stats_edge_cases(people: str, margins: bool) -> None:
+    rng = np.random.default_rng(3)
+    n, r, c = (0 if people == "no rows" else 500), 6, 5
+    row = rng.integers(0, r, n).astype(np.int64)
+    col = rng.integers(0, c, n).astype(np.int64)
+    contrib = {
+        "none": None,
+        "one": np.zeros(n, dtype=np.int64),
+        "all different": rng.permutation(n).astype(np.int64),
+        "few": rng.integers(0, 7, n).astype(np.int64),
+        "no rows": np.zeros(0, dtype=np.int64),
+    }[people]
+    n_contrib = n if contrib is None else int(contrib.max(initial=-1)) + 1
+    got = countstats.count_stats(row, col, r, c, contrib, n_contrib, 3, margins)
+    assert got is not None
+    ids = np.arange(n, dtype=np.int64) if contrib is None else contrib
+    want = _item_stats(row * c + col, ids, n_contrib, r, c, None, 3, margins)
+    _same(got, want)
+
+
+def test_count_stats_refuses_keys_wider_than_63_bits() -> None:
+    one = np.zeros(1, dtype=np.int64)
+    assert countstats.count_stats(one, one, 1000, 1000, one, 1 << 50, 2, True) is None

@@ -466,7 +466,8 @@ def group_stats(
         stats["contributors"] = np.bincount(g, minlength=n_groups).astype(np.int64)
     else:
         stats["contributors"] = np.bincount(g, weights=has, minlength=n_groups).astype(np.int64)
-    stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups)
+    # (bincount gives int64 for no items at all: the sums stay float64 for empty tables too)
+    stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups).astype(np.float64)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
     mag = np.abs(items.total, out=items.total if consume else None)
@@ -476,5 +477,5 @@ def group_stats(
         top = _top_contributions(g[has], mag[has], n_groups, top_k)
     for j in range(top_k):
         stats[f"top{j + 1}"] = top[:, j]
-    stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups)
+    stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups).astype(np.float64)
     return stats

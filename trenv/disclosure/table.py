@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trenv.disclosure import cellstats
+from trenv.disclosure import cellstats, countstats
 from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.frames import contributor_codes, encode, numeric_values, to_pandas
@@ -100,6 +100,40 @@ def _grid(values: list[np.ndarray], r: int, c: int) -> np.ndarray:
     return grid
 
 
+def _item_stats(
+    cell: np.ndarray,
+    contrib: np.ndarray,
+    n_contrib: int,
+    r: int,
+    c: int,
+    vals: np.ndarray | None,
+    top_k: int,
+    margins: bool,
+) -> list[cellstats.Stats]:
+    """(cells, row margin, column margin, grand total) statistics from the rows collapsed
+    to (cell, contributor) items (one pass over the rows, margins from the items)."""
+    items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
+    inner = cellstats.row_stats(cell, vals, r * c)
+    row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
+    if margins:
+        by_row, by_col, everyone = cellstats.margin_items(items, r, c, n_contrib)
+    else:
+        # Unpublished margins only feed row totals (class disclosure, shares, rounding):
+        # skip the contributor de-duplication, whose contributor counts and top shares
+        # would never be shown or checked.
+        by_row = items.with_group(items.group // c)
+        by_col = items.with_group(items.group % c)
+        everyone = items.with_group(np.zeros_like(items.group))
+    # With margins every grouping has arrays of its own, which the statistics may reuse;
+    # without, the groupings share the items' totals.
+    return [
+        cellstats.group_stats(items, r * c, top_k, inner, consume=margins),
+        cellstats.group_stats(by_row, r, top_k, row_m, consume=margins),
+        cellstats.group_stats(by_col, c, top_k, col_m, consume=margins),
+        cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
+    ]
+
+
 def check_table(
     data: Any,
     *,
@@ -155,37 +189,28 @@ def check_table(
             f"the table would have {r * c:,} cells (limit {MAX_CELLS:,}); "
             "use fewer or coarser variables"
         )
-    # The cell index straight from the narrow codes (row * c + column): one int64 array.
-    cell = _ravel(codes, r_sizes + c_sizes, n_rows_in)
-    del codes
+    contrib: np.ndarray | None = None
+    n_contrib = n_rows_in
     if contributor is not None:
         contrib, n_contrib = contributor_codes(frame[contributor], contributor)
         contrib = contrib[keep] if not keep.all() else contrib
-    else:
-        contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
-
-    # --- statistics (one pass over the rows, margins from the collapsed items)
     top_k = max(pol.dominance.n, 2)
-    items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
-    inner = cellstats.row_stats(cell, vals, r * c)
-    row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
-    if margins:
-        by_row, by_col, everyone = cellstats.margin_items(items, r, c, n_contrib)
-    else:
-        # Unpublished margins only feed row totals (class disclosure, shares, rounding):
-        # skip the contributor de-duplication, whose contributor counts and top shares
-        # would never be shown or checked.
-        by_row = items.with_group(items.group // c)
-        by_col = items.with_group(items.group % c)
-        everyone = items.with_group(np.zeros_like(items.group))
-    # With margins every grouping has arrays of its own, which the statistics may reuse;
-    # without, the groupings share the items' totals.
-    parts = [
-        cellstats.group_stats(items, r * c, top_k, inner, consume=margins),
-        cellstats.group_stats(by_row, r, top_k, row_m, consume=margins),
-        cellstats.group_stats(by_col, c, top_k, col_m, consume=margins),
-        cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
-    ]
+
+    # --- statistics
+    parts = None
+    if vals is None:
+        # Count tables: from sorted keys and their few repeats (countstats).
+        row_id = _ravel(codes[: len(index)], r_sizes, n_rows_in)
+        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in)
+        parts = countstats.count_stats(row_id, col_id, r, c, contrib, n_contrib, top_k, margins)
+        del row_id, col_id
+    if parts is None:
+        # The cell index straight from the narrow codes (row * c + column): one int64 array.
+        cell = _ravel(codes, r_sizes + c_sizes, n_rows_in)
+        if contrib is None:
+            contrib = np.arange(n_rows_in, dtype=np.int64)  # every row its own contributor
+        parts = _item_stats(cell, contrib, n_contrib, r, c, vals, top_k, margins)
+    del codes
     stats = _assemble(parts, r, c)
     # Row-level groupings only for the statistics not made from the sums (std, median, ...).
     groupings = (
