@@ -172,3 +172,47 @@ def test_count_stats_edge_cases(people: str, margins: bool) -> None:
 def test_count_stats_refuses_keys_wider_than_63_bits() -> None:
     one = np.zeros(1, dtype=np.int64)
     assert countstats.count_stats(one, one, 1000, 1000, one, 1 << 50, 2, True) is None
+
+
+def _same_typed(a: Any, b: Any, where: str) -> None:
+    """Equal values of the same Python types, recursively (0 and 0.0 differ in JSON)."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same_typed(x, y, f"{where}[{k}]")
+    elif isinstance(a, float) and np.isnan(a):
+        assert np.isnan(b), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    ("statistic", "margins", "by_person"),
+    [(None, True, True), (None, False, False), ("sum", True, True), ("median", True, True)],
+)
+def test_record_cells_are_what_validation_would_make(
+    seed: int, statistic: str | None, margins: bool, by_person: bool
+) -> None:
+    # The record's cell table is built without pydantic's per-element validation: every
+    # field must already hold exactly what validating it would give.
+    from trenv.disclosure.record import CellTable
+
+    kwargs: dict[str, Any] = {"values": "v", "statistic": statistic} if statistic else {}
+    if not by_person:
+        kwargs["policy"] = ROWS_POLICY
+    check = check_table(
+        _frame(seed),
+        index=["a", "b"],
+        columns=["c"],
+        contributor="pid" if by_person else None,
+        margins=margins,
+        **kwargs,
+    )
+    cells = check.record.cells
+    assert len(cells) > 0
+    validated = CellTable.model_validate(cells.model_dump())
+    for name in CellTable.model_fields:
+        _same_typed(getattr(cells, name), getattr(validated, name), name)
+    assert cells.model_dump_json() == validated.model_dump_json()
