@@ -35,6 +35,16 @@ def _rowwise(rows: np.ndarray) -> Stats:
     }
 
 
+def _bincount(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """``np.bincount(values, minlength=n_bins)`` block by block: bincount casts narrower
+    integers to int64 first, a hidden full-length copy; a block's copy is recycled."""
+    step = max(CHUNK, n_bins)
+    out = np.zeros(n_bins, dtype=np.int64)
+    for lo in range(0, len(values), step):
+        out += np.bincount(values[lo : lo + step], minlength=n_bins)
+    return out
+
+
 def _contributor_stats(
     rows: np.ndarray, contributors: np.ndarray, top: np.ndarray, top_k: int
 ) -> Stats:
@@ -127,23 +137,24 @@ def count_stats(
 ) -> list[Stats] | None:
     """(cells, row margin, column margin, grand total) statistics of a count table.
 
-    ``row`` and ``col`` are each row's table row and column (0-based, int64), ``contrib``
-    its contributor id in ``0 .. n_contrib - 1`` or None (every row its own contributor).
-    The cells come flat in row-major order (cell = row * n_cols + column). Without
-    ``margins`` the margins' contributor-level statistics are what ``cellstats`` gives
-    for unpublished margins (their cells' contributors added up, the largest
-    contributions of their cells). None when the packed keys would not fit in 63 bits
-    (the caller then uses ``cellstats``).
+    ``row`` and ``col`` are each row's table row and column (0-based, int32 or int64;
+    ``row`` is overwritten), ``contrib`` its contributor id (int64) in
+    ``0 .. n_contrib - 1`` or None (every row its own contributor). The cells come flat in
+    row-major order (cell = row * n_cols + column). Without ``margins`` the margins'
+    contributor-level statistics are what ``cellstats`` gives for unpublished margins
+    (their cells' contributors added up, the largest contributions of their cells). None
+    when the packed keys would not fit in 63 bits (the caller then uses ``cellstats``).
     """
-    r, c = n_rows, n_cols
+    r, c, n = n_rows, n_cols, len(row)
     rb, cb = _bits(r), _bits(c)
     pb = _bits(n_contrib)
     if contrib is not None and pb + rb + cb > 63:
         return None
-    cell_bits = row << np.int64(cb)
+    cell_bits = row  # (row, column) in bit fields, in the rows' own buffer
+    cell_bits <<= cell_bits.dtype.type(cb)
     cell_bits |= col
     # Row-major bins of width 2**cb (a few empty bins per row), trimmed to the table.
-    padded = np.bincount(cell_bits, minlength=r << cb).reshape(r, 1 << cb)
+    padded = _bincount(cell_bits, r << cb).reshape(r, 1 << cb)
     rows_grid = np.ascontiguousarray(padded[:, :c])
     rows = rows_grid.ravel()
     row_rows, col_rows = rows_grid.sum(axis=1), rows_grid.sum(axis=0)
@@ -158,6 +169,15 @@ def count_stats(
     person_shift = rb + cb
     key = contrib << np.int64(person_shift)
     key |= cell_bits
+    col_key = None
+    if margins:
+        # (contributor, column) keys for the column margin; 32-bit ones take the spent
+        # buffer of the cell bits (no fresh memory), cast block by block.
+        if pb + cb <= 31 and cell_bits.dtype == np.int32:
+            col_key = np.left_shift(contrib, cb, out=cell_bits)
+        else:
+            col_key = contrib << np.int64(cb)
+        col_key |= col
     del cell_bits
     key.sort()  # numpy's SIMD sort, in place
     cell_mask = np.int64((1 << person_shift) - 1)
@@ -201,7 +221,7 @@ def count_stats(
         row_rows, row_contrib, _tops(row_pair, rep_row, row_contrib, top_k), top_k
     )
     # Grand total: each contributor's rows are one run of the sorted keys.
-    per_person = np.diff(person_starts, append=np.int64(len(row))).astype(np.float64)
+    per_person = np.diff(person_starts, append=np.int64(n)).astype(np.float64)
     everyone = _contributor_stats(
         grand_rows,
         np.array([len(person_starts)], dtype=np.int64),
@@ -209,10 +229,7 @@ def count_stats(
         top_k,
     )
     # Column margin: a second sort, of (contributor, column) keys.
-    dtype = np.int32 if pb + cb <= 31 else np.int64
-    col_key = contrib.astype(dtype)
-    col_key <<= dtype(cb)
-    col_key |= col  # cast block by block (same kind), no full-length copy
+    assert col_key is not None
     col_key.sort()
     col_rep = _repeats(col_key).astype(np.int64)
     del col_key

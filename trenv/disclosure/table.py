@@ -65,16 +65,26 @@ def _labels(levels: list[pd.Index], names: list[str], margin: str | None) -> pd.
     return idx
 
 
-def _ravel(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:
+def _ravel(
+    codes: list[np.ndarray],
+    sizes: list[int],
+    n: int,
+    dtype: type[np.signedinteger[Any]] = np.int64,
+    copy: bool = False,
+) -> np.ndarray:
     """The C-order flat index of the codes (what ``np.ravel_multi_index`` gives): the codes
-    are in range already, so multiply-adds in place do without its checks and copies."""
+    are in range already, so multiply-adds in place do without its checks and copies.
+
+    With ``copy`` the result is always a new array, which the caller may overwrite; else
+    a single code array of that dtype comes back as it is (only to be read).
+    """
     if not codes:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=dtype)
     if len(codes) == 1:
-        return codes[0].astype(np.int64, copy=False)  # only ever read
-    flat = codes[0].astype(np.int64)  # a copy: the codes themselves stay untouched
+        return codes[0].astype(dtype, copy=copy)
+    flat = codes[0].astype(dtype)  # a copy: the codes themselves stay untouched
     for cd, size in zip(codes[1:], sizes[1:], strict=True):
-        flat *= np.int64(size)
+        flat *= dtype(size)
         flat += cd
     return flat
 
@@ -201,9 +211,10 @@ def check_table(
     # --- statistics
     parts = None
     if vals is None:
-        # Count tables: from sorted keys and their few repeats (countstats).
-        row_id = _ravel(codes[: len(index)], r_sizes, n_rows_in)
-        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in)
+        # Count tables: from sorted keys and their few repeats (countstats); row and
+        # column fit int32 (r * c <= MAX_CELLS), and count_stats overwrites the rows.
+        row_id = _ravel(codes[: len(index)], r_sizes, n_rows_in, np.int32, copy=True)
+        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in, np.int32)
         parts = countstats.count_stats(row_id, col_id, r, c, contrib, n_contrib, top_k, margins)
         del row_id, col_id
     if parts is None:
