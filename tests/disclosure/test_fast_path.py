@@ -217,3 +217,36 @@ def test_record_cells_are_what_validation_would_make(
     for name in CellTable.model_fields:
         _same_typed(getattr(cells, name), getattr(validated, name), name)
     assert cells.model_dump_json() == validated.model_dump_json()
+
+
+@pytest.mark.parametrize("signs", ["non-negative", "negative", "minus zero"])
+@pytest.mark.parametrize("with_has", [True, False])
+def test_group_stats_equals_the_plain_formulas(signs: str, with_has: bool) -> None:
+    # group_stats skips abs() for non-negative totals and keeps items without a value
+    # (total 0) in the top contributions; both must give the plain formulas' bits.
+    rng = np.random.default_rng(11)
+    m, n_groups = 5000, 37
+    group = rng.integers(0, n_groups, m)
+    total = np.round(rng.pareto(1.0, m) * 10, 1)
+    if signs == "negative":
+        total *= rng.choice([-1.0, 1.0], m)
+    elif signs == "minus zero":
+        total[rng.random(m) < 0.05] = -0.0
+    has = rng.random(m) > 0.1 if with_has else None
+    if has is not None:
+        total[~has] = 0.0
+    rowwise = {"rows": np.bincount(group, minlength=n_groups)}
+    got = cellstats.group_stats(
+        cellstats.Items(group, None, total.copy(), has), n_groups, 3, rowwise
+    )
+    keep = np.ones(m, dtype=bool) if has is None else has
+    mag = np.abs(total)
+    top = cellstats._top_contributions(group[keep], mag[keep], n_groups, 3)
+    want = {
+        "rows": rowwise["rows"],
+        "contributors": np.bincount(group[keep], minlength=n_groups).astype(np.int64),
+        "sum": np.bincount(group, weights=total, minlength=n_groups),
+        **{f"top{j + 1}": top[:, j] for j in range(3)},
+        "abs_sum": np.bincount(group, weights=mag, minlength=n_groups),
+    }
+    _same([got], [want])

@@ -47,7 +47,8 @@ class Items:
     group: np.ndarray  # int64 group id per item
     contrib: np.ndarray | None  # int64 contributor id per item (None once no longer needed)
     total: np.ndarray  # float64 sum of the contributor's values in the group
-    has: np.ndarray | None  # bool: the item has a value (None: every item has one)
+    # bool: the item has a value (None: every item has one); items without have total 0.0
+    has: np.ndarray | None
 
     def with_group(self, group: np.ndarray) -> Items:
         return Items(group, self.contrib, self.total, self.has)
@@ -462,20 +463,25 @@ def group_stats(
     g = items.group
     stats = dict(rowwise)
     has = items.has
-    if has is None:
-        stats["contributors"] = np.bincount(g, minlength=n_groups).astype(np.int64)
-    else:
-        stats["contributors"] = np.bincount(g, weights=has, minlength=n_groups).astype(np.int64)
+    contributors = np.bincount(g, minlength=n_groups)
+    if has is not None:
+        contributors -= np.bincount(g[~has], minlength=n_groups)  # few items lack a value
+    stats["contributors"] = contributors.astype(np.int64)
     # (bincount gives int64 for no items at all: the sums stay float64 for empty tables too)
     stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups).astype(np.float64)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
-    mag = np.abs(items.total, out=items.total if consume else None)
-    if has is None:
-        top = _top_contributions(g, mag, n_groups, top_k)
+    if np.signbit(items.total).any():
+        mag = np.abs(items.total, out=items.total if consume else None)
+        abs_sum = np.bincount(g, weights=mag, minlength=n_groups).astype(np.float64)
     else:
-        top = _top_contributions(g[has], mag[has], n_groups, top_k)
+        # No negative total (nor -0.0): the magnitudes are the totals, bit for bit, and
+        # their sums the sums.
+        mag, abs_sum = items.total, stats["sum"].copy()
+    # Items without a value have a total of 0, which changes no group's largest
+    # contributions (absent ones are 0 too): no need to leave them out.
+    top = _top_contributions(g, mag, n_groups, top_k)
     for j in range(top_k):
         stats[f"top{j + 1}"] = top[:, j]
-    stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups).astype(np.float64)
+    stats["abs_sum"] = abs_sum
     return stats
