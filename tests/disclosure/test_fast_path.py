@@ -106,7 +106,8 @@ def test_sort_runs_is_the_stable_sort(
     np.testing.assert_array_equal(run_keys, np.unique(key))
 
 
-# Count tables: the repeats of sorted keys (countstats) against the item statistics.
+# Count tables: the repeats of sorted keys (countstats, blocks of 7, the column margin in a
+# thread) against the item statistics.
 COUNT_TABLES = [
     {},
     {"contributor": None, "policy": ROWS_POLICY},
@@ -130,6 +131,8 @@ def test_count_path_equals_item_path(
         items.setattr(countstats, "count_stats", lambda *args: None)
         want = _outputs(df, None, margins, **COUNT_TABLES[table])
     monkeypatch.setattr(countstats, "CHUNK", 7)
+    monkeypatch.setattr(countstats, "PARALLEL_MIN", 0)  # the column margin in a thread
+    monkeypatch.setattr(countstats, "_workers", lambda: 2)
     got = _outputs(df, None, margins, **COUNT_TABLES[table])
     assert got[1:] == want[1:]
     assert got[0] == want[0]

@@ -19,9 +19,21 @@ compares the two.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 
-from trenv.disclosure.cellstats import CHUNK, Stats, _bits, _boundaries, _top_contributions
+from trenv.disclosure.cellstats import (
+    CHUNK,
+    Stats,
+    _bits,
+    _boundaries,
+    _top_contributions,
+    _workers,
+)
+
+# From this many rows on, the column margin's sort runs in a thread of its own.
+PARALLEL_MIN = 1 << 20
 
 
 def _rowwise(rows: np.ndarray) -> Stats:
@@ -125,6 +137,23 @@ def _repeats(key: np.ndarray) -> np.ndarray:
     return np.concatenate(found)
 
 
+def _column_repeats(
+    contrib: np.ndarray, col: np.ndarray, cb: int, pb: int, spent: np.ndarray
+) -> np.ndarray:
+    """The sorted (contributor, column) keys that repeat their predecessor (int64).
+
+    32-bit keys go into ``spent``, a buffer of that length the caller no longer needs
+    (no fresh memory), cast block by block.
+    """
+    if pb + cb <= 31 and spent.dtype == np.int32:
+        col_key = np.left_shift(contrib, cb, out=spent)
+    else:
+        col_key = contrib << np.int64(cb)
+    col_key |= col
+    col_key.sort()
+    return _repeats(col_key).astype(np.int64)
+
+
 def count_stats(
     row: np.ndarray,
     col: np.ndarray,
@@ -169,23 +198,24 @@ def count_stats(
     person_shift = rb + cb
     key = contrib << np.int64(person_shift)
     key |= cell_bits
-    col_key = None
-    if margins:
-        # (contributor, column) keys for the column margin; 32-bit ones take the spent
-        # buffer of the cell bits (no fresh memory), cast block by block.
-        if pb + cb <= 31 and cell_bits.dtype == np.int32:
-            col_key = np.left_shift(contrib, cb, out=cell_bits)
+    # The column margin's sort is independent of the cells' and the row margin's: on a
+    # large table it runs in a second thread (numpy sorts without the GIL).
+    with ThreadPoolExecutor(1) as pool:
+        col_job: Future[np.ndarray] | None = None
+        if margins and n >= PARALLEL_MIN and _workers() >= 2:
+            col_job = pool.submit(_column_repeats, contrib, col, cb, pb, cell_bits)
+        elif margins:
+            col_rep = _column_repeats(contrib, col, cb, pb, cell_bits)
+        del cell_bits
+        key.sort()  # numpy's SIMD sort, in place
+        if margins:
+            cell_rep, row_rep, person_starts = _repeat_pass(key, cb, person_shift)
         else:
-            col_key = contrib << np.int64(cb)
-        col_key |= col
-    del cell_bits
-    key.sort()  # numpy's SIMD sort, in place
+            cell_rep = _repeats(key)
+        del key
+        if col_job is not None:
+            col_rep = col_job.result()
     cell_mask = np.int64((1 << person_shift) - 1)
-    if margins:
-        cell_rep, row_rep, person_starts = _repeat_pass(key, cb, person_shift)
-    else:
-        cell_rep = _repeats(key)
-    del key
     rep_cell = cell_rep & cell_mask
     rep_cell = (rep_cell >> np.int64(cb)) * np.int64(c) + (rep_cell & np.int64((1 << cb) - 1))
     inner_contrib = rows - np.bincount(rep_cell, minlength=r * c)
@@ -228,11 +258,7 @@ def count_stats(
         _top_contributions(np.zeros(len(per_person), dtype=np.int64), per_person, 1, top_k),
         top_k,
     )
-    # Column margin: a second sort, of (contributor, column) keys.
-    assert col_key is not None
-    col_key.sort()
-    col_rep = _repeats(col_key).astype(np.int64)
-    del col_key
+    # Column margin: from the repeats of the (contributor, column) keys.
     rep_col = col_rep & np.int64((1 << cb) - 1)
     col_contrib = col_rows - np.bincount(rep_col, minlength=c)
     by_col = _contributor_stats(
