@@ -100,7 +100,7 @@ def test_sort_runs_is_the_stable_sort(
     if nearly_sorted:
         key = np.sort(key // 4) * 4 + rng.integers(0, 4, size=len(key))
     want = np.argsort(key, kind="stable")
-    order, starts, run_keys = cellstats._sort_runs(key.copy())
+    order, starts, run_keys, _ = cellstats._sort_runs(key.copy())
     np.testing.assert_array_equal(order, want)
     np.testing.assert_array_equal(starts, cellstats._boundaries(key[want]))
     np.testing.assert_array_equal(run_keys, np.unique(key))

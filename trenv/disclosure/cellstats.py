@@ -98,7 +98,10 @@ def _sums(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """``np.bincount(codes, weights=weights, minlength=n)``, the same floats: both add
     the weights in input order onto 0.0. ``np.add.at`` is faster here and does without
     the second output-sized buffer that ``bincount`` allocates for weights."""
-    out = np.zeros(n, dtype=np.float64)
+    # Filled, not calloc'ed (np.zeros): add.at reads before it writes, and a page of
+    # calloc'ed memory faults twice then (the zero page, then a page of its own).
+    out = np.empty(n, dtype=np.float64)
+    out.fill(0.0)
     np.add.at(out, codes, weights)
     return out
 
@@ -129,13 +132,16 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _take(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+def _take(values: np.ndarray, order: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``values[order]``, in parallel chunks for large inputs (the same elements either
-    way: each chunk is a plain gather into its own slice of the result)."""
+    way: each chunk is a plain gather into its own slice of the result); into ``out``
+    (a spent buffer of that dtype and length) if given."""
     n, workers = len(order), min(_workers(), 8)
+    if out is None:
+        out = np.empty(n, dtype=values.dtype)
     if n < PARALLEL_TAKE_MIN or workers < 2:
-        return values[order]
-    out = np.empty(n, dtype=values.dtype)
+        # "clip" because "raise" buffers ``out``; the positions are in range anyway.
+        return np.take(values, order, out=out, mode="clip")
     edges = np.linspace(0, n, workers + 1).astype(np.int64).tolist()
 
     def part(lo: int, hi: int) -> None:
@@ -177,9 +183,11 @@ def _packed_starts(packed: np.ndarray, shift: int) -> np.ndarray:
 
 
 def _sort_runs(key: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(order, starts, run_keys)`` of non-negative int64 keys, ``key`` consumed:
+    """``(order, starts, run_keys, spent)`` of non-negative int64 keys, ``key`` consumed:
     ``order = argsort(key, kind="stable")``, ``starts = _boundaries(key[order])`` and
-    ``run_keys = key[order][starts]`` (the distinct keys, ascending).
+    ``run_keys = key[order][starts]`` (the distinct keys, ascending); ``spent`` is an
+    int64 buffer as long as the keys that the caller may overwrite (fresh memory costs
+    page faults as much as the arithmetic here).
 
     The positions are packed below the keys and the packed values sorted in place (they
     are distinct, so the sort has one answer: the stable order); keys too wide for that
@@ -190,13 +198,13 @@ def _sort_runs(key: np.ndarray) -> tuple[np.ndarray, ...]:
         order = np.argsort(key, kind="stable")
         skey = key[order]
         starts = _boundaries(skey)
-        return order, starts, skey[starts]
+        return order, starts, skey[starts], skey
     packed = _sorted(key)
     order = np.bitwise_and(packed, np.int64((1 << shift) - 1))
     starts = _packed_starts(packed, shift)
     run_keys = packed[starts]  # a mask index copies directly (compress gathers indices first)
     run_keys >>= np.int64(shift)
-    return order, starts, run_keys
+    return order, starts, run_keys, packed
 
 
 def items_from_rows(
@@ -222,17 +230,17 @@ def items_from_rows(
         ukey = key[starts]
         rows = np.diff(starts, append=np.int64(len(key)))
         return Items(ukey & mask, ukey >> bits, rows.astype(np.float64), None)
-    order, bounds, ukey = _sort_runs(key)
+    order, bounds, ukey, spent = _sort_runs(key)
     del key
     m = len(ukey)
-    v = _take(values, order)
+    v = _take(values, order, out=spent.view(np.float64))  # the sorted keys are spent
     codes = _codes(bounds, out=order)  # the order is spent once the values are gathered
     del bounds
-    present = ~np.isnan(v)
+    missing = np.isnan(v)
     has: np.ndarray | None = None
-    if not present.all():
-        np.copyto(v, 0.0, where=~present)
-        has = np.bincount(codes, weights=present, minlength=m) > 0
+    if missing.any():
+        np.copyto(v, 0.0, where=missing)
+        has = np.bincount(codes, weights=~missing, minlength=m) > 0
     # Sequential per item, in row order (the sort is stable).
     total = _sums(codes, v, m)
     del v
@@ -321,13 +329,13 @@ def margin_items(
     col_key = contrib << cbits
     for lo, hi in _spans(m):
         col_key[lo:hi] |= group[lo:hi] % nc
-    order, bounds, run_keys = _sort_runs(col_key)
+    order, bounds, run_keys, spent = _sort_runs(col_key)
     del col_key
     run_keys &= np.int64((1 << int(cbits)) - 1)
     sorted_items = Items(
         run_keys,  # unused by the collapse
         None,
-        _take(items.total, order),
+        _take(items.total, order, out=spent.view(np.float64)),
         None if items.has is None else items.has[order],
     )
     by_col = _collapse(sorted_items, bounds, run_keys, starts_group=True, codes_out=order)
