@@ -1,10 +1,11 @@
 """The fast statistics path gives exactly the results of the plain numpy path.
 
-Large tables sort packed (key, position) values in place, gather the values in threads and
-run their elementwise passes in blocks. None of that may change a single bit: the fast path
-is forced here on small random tables (thresholds at zero, tiny blocks so that every block
-edge is crossed many times) and compared, record for record, with the plain numpy path
-(numpy's stable argsort, one gather, whole-array passes). The data have many
+Large tables sort packed (key, position) values in place, gather the values in threads,
+collapse the column margin in blocks of whole contributors and run their elementwise
+passes in blocks. None of that may change a single bit: the fast path is forced here on
+small random tables (thresholds at zero, tiny blocks so that every block edge is crossed
+many times) and compared, record for record, with the plain numpy path (numpy's stable
+argsort, one gather, the column margin sorted, whole-array passes). The data have many
 contributors per cell, repeated rows per (cell, contributor), ties, negatives, NaNs, -0.0,
 and dense, sparse and hashed contributor ids.
 """
@@ -77,8 +78,12 @@ def test_fast_path_equals_numpy_path(
         plain.setattr(cellstats, "_pack_positions", lambda key: None)
         plain.setattr(cellstats, "PARALLEL_TAKE_MIN", 1 << 62)
         plain.setattr(cellstats, "CHUNK", 1 << 30)
+        plain.setattr(cellstats, "BLOCK_MIN_ITEMS", 1 << 62)  # the column margin sorts
         want = _outputs(df, statistic, margins)
     monkeypatch.setattr(cellstats, "PARALLEL_TAKE_MIN", 0)
+    # The column margin in blocks of a few contributors (5 columns: 13 items a block).
+    monkeypatch.setattr(cellstats, "BLOCK_SLOTS", 64)
+    monkeypatch.setattr(cellstats, "BLOCK_MIN_ITEMS", 1)
     monkeypatch.setattr(cellstats, "_workers", lambda: 3)
     monkeypatch.setattr(cellstats, "CHUNK", 7)
     got = _outputs(df, statistic, margins)
