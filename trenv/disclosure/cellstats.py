@@ -256,23 +256,33 @@ def items_from_rows(
 
 
 def _collapse(
-    items: Items,
-    bounds: np.ndarray,
-    group: np.ndarray,
-    starts_group: bool = False,
-    codes_out: np.ndarray | None = None,
+    items: Items, bounds: np.ndarray, group: np.ndarray, starts_group: bool = False
 ) -> Items:
     """Merge the runs of consecutive items that ``bounds`` (as from ``_boundaries``)
     delimits; ``group`` gives each item's new group (equal within a run), or with
-    ``starts_group`` each run's group already. ``codes_out`` may be a spent int64 buffer
-    as long as the items, for the run numbers."""
-    codes = _codes(bounds, out=codes_out)
-    n = int(codes[-1]) + 1
+    ``starts_group`` each run's group already.
+
+    The run numbers are made block by block and the totals added block by block, in item
+    order (the same floats as one ``add.at`` over all items), without a run-number array
+    as long as the items.
+    """
+    n = int(np.count_nonzero(bounds))
+    total = np.empty(n, dtype=np.float64)
+    total.fill(0.0)  # filled, not calloc'ed: see _sums
+    has = None if items.has is None else np.zeros(n, dtype=bool)
+    carry = np.int64(-1)
+    for lo, hi in _spans(len(bounds)):
+        codes = np.cumsum(bounds[lo:hi], dtype=np.int64)
+        codes += carry
+        carry = codes[-1]
+        np.add.at(total, codes, items.total[lo:hi])
+        if has is not None and items.has is not None:
+            has[codes[items.has[lo:hi]]] = True
     return Items(
         group=group if starts_group else group[np.flatnonzero(bounds)],
         contrib=None,  # margin items are not collapsed any further
-        total=_sums(codes, items.total, n),
-        has=None if items.has is None else np.bincount(codes, weights=items.has, minlength=n) > 0,
+        total=total,
+        has=has,
     )
 
 
@@ -317,7 +327,8 @@ def _column_margin_by_sort(items: Items, n_cols: int) -> Items:
         _take(items.total, order, out=spent.view(np.float64)),
         None if items.has is None else items.has[order],
     )
-    return _collapse(sorted_items, bounds, run_keys, starts_group=True, codes_out=order)
+    del order
+    return _collapse(sorted_items, bounds, run_keys, starts_group=True)
 
 
 def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
@@ -337,7 +348,12 @@ def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
     nominal = np.arange(step, m, step)
     edges = np.unique(np.searchsorted(contrib, contrib[nominal], side="left")).tolist()
     edges = [0, *(e for e in edges if 0 < e < m), m]
-    groups, totals, values = [], [], []
+    # At most one slot per item: the results go straight into arrays as long as the
+    # items, of which only the part filled is ever touched (no pieces to concatenate).
+    out_group = np.empty(m, dtype=np.int64)
+    out_total = np.empty(m, dtype=np.float64)
+    out_has = None if items.has is None else np.empty(m, dtype=bool)
+    filled = 0
     for lo, hi in pairwise(edges):
         person = contrib[lo:hi]
         new_person = np.empty(hi - lo, dtype=bool)
@@ -353,17 +369,19 @@ def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
         used = np.zeros(n_slots, dtype=bool)
         used[slot] = True
         where = np.flatnonzero(used)
-        groups.append(where % nc)
-        totals.append(total[where])
-        if items.has is not None:
+        end = filled + len(where)
+        np.remainder(where, nc, out=out_group[filled:end])
+        np.take(total, where, out=out_total[filled:end])
+        if out_has is not None and items.has is not None:
             has = np.zeros(n_slots, dtype=bool)
             has[slot[items.has[lo:hi]]] = True
-            values.append(has[where])
+            np.take(has, where, out=out_has[filled:end])
+        filled = end
     return Items(
-        group=np.concatenate(groups),
+        group=out_group[:filled],
         contrib=None,
-        total=np.concatenate(totals),
-        has=np.concatenate(values) if items.has is not None else None,
+        total=out_total[:filled],
+        has=None if out_has is None else out_has[:filled],
     )
 
 
@@ -390,9 +408,9 @@ def margin_items(
     new_row = np.empty(m, dtype=bool)
     new_row[0] = True
     for lo, hi in _spans(m, 1):
-        prev = slice(lo - 1, hi - 1)
-        np.not_equal(group[lo:hi] // nc, group[prev] // nc, out=new_row[lo:hi])
-        new_row[lo:hi] |= contrib[lo:hi] != contrib[prev]
+        rows = group[lo - 1 : hi] // nc
+        np.not_equal(rows[1:], rows[:-1], out=new_row[lo:hi])
+        new_row[lo:hi] |= contrib[lo:hi] != contrib[lo - 1 : hi - 1]
     row_group = group[new_row]
     row_group //= nc
     by_row = _collapse(items, new_row, row_group, starts_group=True)
