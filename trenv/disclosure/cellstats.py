@@ -354,6 +354,12 @@ def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
     out_total = np.empty(m, dtype=np.float64)
     out_has = None if items.has is None else np.empty(m, dtype=bool)
     filled = 0
+    # The slots are zero (and unused) between blocks: each block resets the ones it used,
+    # so a block costs its items, not its slots (zeroing fresh slot arrays per block cost
+    # more than the collapse).
+    slot_total = np.zeros(0, dtype=np.float64)
+    slot_used = np.zeros(0, dtype=bool)
+    slot_has = np.zeros(0, dtype=bool)
     for lo, hi in pairwise(edges):
         person = contrib[lo:hi]
         new_person = np.empty(hi - lo, dtype=bool)
@@ -362,20 +368,24 @@ def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
         slot = np.cumsum(new_person, dtype=np.int64)
         slot -= 1
         n_slots = (int(slot[-1]) + 1) * n_cols
+        if n_slots > len(slot_total):
+            slot_total = np.zeros(n_slots, dtype=np.float64)
+            slot_used = np.zeros(n_slots, dtype=bool)
+            slot_has = np.zeros(n_slots if items.has is not None else 0, dtype=bool)
         slot *= nc
         slot += items.group[lo:hi] % nc
-        total = np.zeros(n_slots, dtype=np.float64)
-        np.add.at(total, slot, items.total[lo:hi])
-        used = np.zeros(n_slots, dtype=bool)
-        used[slot] = True
-        where = np.flatnonzero(used)
+        np.add.at(slot_total, slot, items.total[lo:hi])
+        slot_used[slot] = True
+        where = np.flatnonzero(slot_used[:n_slots])
         end = filled + len(where)
         np.remainder(where, nc, out=out_group[filled:end])
-        np.take(total, where, out=out_total[filled:end])
+        np.take(slot_total, where, out=out_total[filled:end])
+        slot_total[where] = 0.0
+        slot_used[where] = False
         if out_has is not None and items.has is not None:
-            has = np.zeros(n_slots, dtype=bool)
-            has[slot[items.has[lo:hi]]] = True
-            np.take(has, where, out=out_has[filled:end])
+            slot_has[slot[items.has[lo:hi]]] = True
+            np.take(slot_has, where, out=out_has[filled:end])
+            slot_has[where] = False
         filled = end
     return Items(
         group=out_group[:filled],
