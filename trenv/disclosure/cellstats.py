@@ -379,12 +379,12 @@ def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
         where = np.flatnonzero(slot_used[:n_slots])
         end = filled + len(where)
         np.remainder(where, nc, out=out_group[filled:end])
-        np.take(slot_total, where, out=out_total[filled:end])
+        np.take(slot_total, where, out=out_total[filled:end], mode="clip")
         slot_total[where] = 0.0
         slot_used[where] = False
         if out_has is not None and items.has is not None:
             slot_has[slot[items.has[lo:hi]]] = True
-            np.take(slot_has, where, out=out_has[filled:end])
+            np.take(slot_has, where, out=out_has[filled:end], mode="clip")
             slot_has[where] = False
         filled = end
     return Items(
