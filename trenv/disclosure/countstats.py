@@ -166,8 +166,8 @@ def count_stats(
 ) -> list[Stats] | None:
     """(cells, row margin, column margin, grand total) statistics of a count table.
 
-    ``row`` and ``col`` are each row's table row and column (0-based, int32 or int64;
-    ``row`` is overwritten), ``contrib`` its contributor id (int64) in
+    ``row`` and ``col`` are each row's table row and column (0-based; ``row`` int32 or
+    int64, and overwritten, ``col`` any integer type), ``contrib`` its contributor id (int64) in
     ``0 .. n_contrib - 1`` or None (every row its own contributor). The cells come flat in
     row-major order (cell = row * n_cols + column). Without ``margins`` the margins'
     contributor-level statistics are what ``cellstats`` gives for unpublished margins

@@ -211,10 +211,11 @@ def check_table(
     # --- statistics
     parts = None
     if vals is None:
-        # Count tables: from sorted keys and their few repeats (countstats); row and
-        # column fit int32 (r * c <= MAX_CELLS), and count_stats overwrites the rows.
+        # Count tables: from sorted keys and their few repeats (countstats). Narrow ids
+        # (r * c <= MAX_CELLS) are less fresh memory; count_stats overwrites the rows.
         row_id = _ravel(codes[: len(index)], r_sizes, n_rows_in, np.int32, copy=True)
-        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in, np.int32)
+        col_type = np.int16 if c < 1 << 15 else np.int32
+        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in, col_type)
         parts = countstats.count_stats(row_id, col_id, r, c, contrib, n_contrib, top_k, margins)
         del row_id, col_id
     if parts is None:
