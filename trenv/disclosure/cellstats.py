@@ -35,10 +35,10 @@ PREFILTER_MIN = 4096
 # two threads nearly halve it (0.23 s to 0.12 s at 10M on two cores).
 PARALLEL_TAKE_MIN = 1 << 20
 # The column margin is collapsed in blocks of whole contributors with this many
-# (contributor, column) slots at most (8 MB of totals, in cache), when a block still holds
+# (contributor, column) slots at most (4 MB of totals, in cache), when a block still holds
 # this many items; tables with more columns sort instead.
-BLOCK_SLOTS = 1 << 20
-BLOCK_MIN_ITEMS = 1 << 13
+BLOCK_SLOTS = 1 << 19
+BLOCK_MIN_ITEMS = 1 << 12
 # Elementwise passes over long arrays go in blocks of this many positions: their
 # temporaries (8 MB) are recycled by the allocator, while every full-length temporary
 # is fresh memory, whose page faults cost as much as the arithmetic on this kind of VM.
