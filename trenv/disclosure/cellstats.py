@@ -12,8 +12,9 @@ from its cells (integer sums and min/max are exact in any order).
 Margins are aggregated from the same items, never from the raw rows: because the items
 are ordered by (contributor, row, column), the (row margin, contributor) pairs and the
 (grand total, contributor) pairs are already contiguous runs, and the (column margin,
-contributor) pairs need one stable sort of a nearly sorted key. This is what replaces
-ACRO's one pandas query per cell.
+contributor) pairs are collapsed in blocks of whole contributors, in a dense array of
+slots per block (tables with many columns sort instead). This is what replaces ACRO's one
+pandas query per cell. Count tables (no values) take ``countstats``, which needs no items.
 """
 
 from __future__ import annotations
