@@ -185,13 +185,16 @@ def check_table(
     enc = [encode(frame[c]) for c in index + columns]
     codes = [e[0] for e in enc]
     levels = [e[1] for e in enc]
-    keep = np.ones(len(frame), dtype=bool)
+    # Like pandas, rows with a missing category (code -1) are not tabulated; the minimum of
+    # each code array says whether there are any (no mask when there are none).
+    keep: np.ndarray | None = None
     for cd in codes:
-        keep &= cd >= 0  # like pandas, rows with a missing category are not tabulated
-    if not keep.all():
+        if len(cd) and cd.min() < 0:
+            keep = cd >= 0 if keep is None else keep & (cd >= 0)
+    if keep is not None:
         codes = [cd[keep] for cd in codes]
         vals = vals[keep] if vals is not None else None
-    n_rows_in = int(keep.sum())
+    n_rows_in = len(frame) if keep is None else int(keep.sum())
     r_sizes = [len(lv) for lv in levels[: len(index)]]
     c_sizes = [len(lv) for lv in levels[len(index) :]]
     r = int(np.prod(r_sizes)) if r_sizes else 1
@@ -205,7 +208,7 @@ def check_table(
     n_contrib = n_rows_in
     if contributor is not None:
         contrib, n_contrib = contributor_codes(frame[contributor], contributor)
-        contrib = contrib[keep] if not keep.all() else contrib
+        contrib = contrib[keep] if keep is not None else contrib
     top_k = max(pol.dominance.n, 2)
 
     # --- statistics
