@@ -155,7 +155,7 @@ def _same(got: list[cellstats.Stats], want: list[cellstats.Stats]) -> None:
 @pytest.mark.parametrize("margins", [True, False])
 @pytest.mark.parametrize(
     "people",
-    ["none", "one", "all different", "few", "no rows"],
+    ["none", "one", "all different", "few", "wide ids", "no rows"],
 )
 def test_count_stats_edge_cases(people: str, margins: bool) -> None:
     rng = np.random.default_rng(3)
@@ -168,6 +168,8 @@ def test_count_stats_edge_cases(people: str, margins: bool) -> None:
         "one": np.zeros(n, dtype=np.int64),
         "all different": rng.permutation(n).astype(np.int64),
         "few": rng.integers(0, 7, n).astype(np.int64),
+        # Too wide for 32-bit (contributor, column) keys: the column margin sorts int64.
+        "wide ids": rng.integers(0, 7, n).astype(np.int64) << 28,
         "no rows": np.zeros(0, dtype=np.int64),
     }[people]
     n_contrib = n if contrib is None else int(contrib.max(initial=-1)) + 1
