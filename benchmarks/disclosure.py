@@ -2,13 +2,21 @@
 
     .venv/bin/python benchmarks/disclosure.py            # 1M and 10M rows
     .venv/bin/python benchmarks/disclosure.py --rows 1000000
-    .venv/bin/python benchmarks/disclosure.py --no-acro --repeat 3   # best of 3 runs
+    .venv/bin/python benchmarks/disclosure.py --no-acro --repeat 5   # best of 5 runs
 
 Synthetic rows: 12 regions x 10 years x 20 offences (Zipf-like frequencies) x 8 age
 bands, heavy-tailed (Pareto) sentence lengths, about three rows per person. Two tables:
 
   counts  crosstab  [region, year] x [offence, age band], margins   (19,200 cells)
   sums    pivot     [region, year] x offence, sum of sentence, margins (2,400 cells)
+
+Every local measurement is timed as wall time and as the process's CPU time
+(``time.process_time``, all threads): on a shared machine the wall time also counts
+waiting for a core, the CPU time does not. With ``--repeat`` each job runs that many times
+in turn and the fastest wall and the fastest CPU time count (separately). Beside plain
+pandas, the count table has a *limit*: the category codes combined into one cell index
+and one ``bincount`` (what any count table costs at least), and trenv's count table is
+also timed without ``contributor=`` (every row its own contributor).
 
 ACRO 1.0.2 needs pandas<=2.3.3, so it runs in a virtual environment of its own (created
 on first use, the same one the tests use) as a subprocess that regenerates the same data
@@ -57,6 +65,25 @@ def _timed(fn):  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def _timed_cpu(fn):  # type: ignore[no-untyped-def]
+    """(wall seconds, CPU seconds of the whole process, result)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - start, time.process_time() - cpu, result
+
+
+def count_limit(df: pd.DataFrame, variables: list[str]) -> np.ndarray:
+    """The least a count table costs: the categories' codes (a categorical carries them)
+    combined into one cell index by multiply-adds, and one ``bincount``."""
+    codes = [df[v].cat.codes.to_numpy() for v in variables]
+    sizes = [len(df[v].cat.categories) for v in variables]
+    cell = codes[0].astype(np.int64)
+    for cd, size in zip(codes[1:], sizes[1:], strict=True):
+        cell *= size
+        cell += cd
+    return np.bincount(cell, minlength=int(np.prod(sizes)))
 
 
 # ---------------------------------------------------------------- ACRO side (own venv)
@@ -137,15 +164,20 @@ def run_acro(n: int, timeout: float) -> dict[str, float]:
 
 
 def run_local(n: int, repeat: int = 1) -> dict[str, float]:
-    """Times of pandas and trenv on both tables; with ``repeat`` > 1 each is run that many
-    times in turn and the fastest run counts (on a shared machine single runs vary by 2x)."""
-    from trenv.disclosure import check_table
+    """Wall and CPU times of pandas, the count limit and trenv on both tables; with
+    ``repeat`` > 1 each job runs that many times in turn and the fastest wall time and the
+    fastest CPU time count (on a shared machine single runs vary by 2x)."""
+    from trenv.disclosure import check_table, load_policy
 
     df = synthetic(n)
+    # The default policy, except that a table may count rows rather than people.
+    rows_policy = load_policy("trenv-default").model_copy(update={"contributor_required": False})
+    count_table = {"index": ["region", "year"], "columns": ["offence", "age_band"]}
     jobs = {
         "pandas_counts": lambda: pd.crosstab(
             [df.region, df.year], [df.offence, df.age_band], margins=True
         ),
+        "limit_counts": lambda: count_limit(df, ["region", "year", "offence", "age_band"]),
         "pandas_sums": lambda: pd.pivot_table(
             df,
             values="sentence",
@@ -155,12 +187,9 @@ def run_local(n: int, repeat: int = 1) -> dict[str, float]:
             margins=True,
             observed=False,
         ),
-        "trenv_counts": lambda: check_table(
-            df,
-            index=["region", "year"],
-            columns=["offence", "age_band"],
-            contributor="person",
-            margins=True,
+        "trenv_counts": lambda: check_table(df, **count_table, contributor="person", margins=True),
+        "trenv_counts_rows": lambda: check_table(
+            df, **count_table, margins=True, policy=rows_policy
         ),
         "trenv_sums": lambda: check_table(
             df,
@@ -176,8 +205,9 @@ def run_local(n: int, repeat: int = 1) -> dict[str, float]:
     checks = {}
     for _ in range(max(repeat, 1)):
         for name, job in jobs.items():
-            secs, out = _timed(job)
-            res[name] = min(res.get(name, secs), secs)
+            wall, cpu, out = _timed_cpu(job)
+            res[name] = min(res.get(name, wall), wall)
+            res[f"{name}_cpu"] = min(res.get(f"{name}_cpu", cpu), cpu)
             checks[name] = out
     for name in ("counts", "sums"):
         check = checks[f"trenv_{name}"]
@@ -188,26 +218,39 @@ def run_local(n: int, repeat: int = 1) -> dict[str, float]:
 
 
 def report(n: int, res: dict[str, float]) -> None:
-    print(f"\n{n:,} rows")
+    print(f"\n{n:,} rows (wall s / CPU s; ratios of wall / of CPU)")
     for table in ("counts", "sums"):
-        base = res[f"pandas_{table}"]
+        base, base_cpu = res[f"pandas_{table}"], res[f"pandas_{table}_cpu"]
         print(
             f"  {table}: {int(res[f'cells_{table}']):,} cells, "
             f"{int(res[f'suppressed_{table}']):,} suppressed, "
             f"LP audit {'passed' if res[f'audit_ok_{table}'] else 'FAILED'}"
         )
-        rows = [
-            ("plain pandas", base),
-            ("trenv (all checks + suppression + audit)", res[f"trenv_{table}"]),
-        ]
+        rows = [("plain pandas", f"pandas_{table}")]
+        if table == "counts":
+            rows += [
+                ("limit: codes + one bincount", "limit_counts"),
+                ("trenv, counting rows (no contributor)", "trenv_counts_rows"),
+            ]
+        rows.append(("trenv (all checks + suppression + audit)", f"trenv_{table}"))
+        for label, key in rows:
+            wall, cpu = res[key], res[f"{key}_cpu"]
+            line = (
+                f"    {label:<42} {wall:7.3f} / {cpu:6.3f} s   "
+                f"{wall / base:5.1f}x / {cpu / base_cpu:4.1f}x pandas"
+            )
+            if table == "counts" and key.startswith("trenv"):
+                limit, limit_cpu = res["limit_counts"], res["limit_counts_cpu"]
+                line += f"   {wall / limit:5.1f}x / {cpu / limit_cpu:4.1f}x limit"
+            print(line)
         for label, key in (("ACRO, checks only", "check"), ("ACRO, with suppression", "suppress")):
             name = f"acro_{key}_{table}"
             if name in res and res[name] == res[name]:
-                rows.append((label, res[name]))
+                print(
+                    f"    {label:<42} {res[name]:7.3f} s (wall)   {res[name] / base:5.1f}x pandas"
+                )
             elif f"{name}_at_least" in res:
-                rows.append((label + " (stopped, at least)", res[f"{name}_at_least"]))
-        for label, secs in rows:
-            print(f"    {label:<42} {secs:9.3f} s   {secs / base:8.1f}x pandas")
+                print(f"    {label + ' (stopped, at least)':<42} {res[f'{name}_at_least']:7.3f} s")
         done = res.get(f"acro_suppress_{table}", float("nan"))
         bound = res.get(f"acro_suppress_{table}_at_least")
         if done == done:

@@ -12,8 +12,9 @@ from its cells (integer sums and min/max are exact in any order).
 Margins are aggregated from the same items, never from the raw rows: because the items
 are ordered by (contributor, row, column), the (row margin, contributor) pairs and the
 (grand total, contributor) pairs are already contiguous runs, and the (column margin,
-contributor) pairs need one stable sort of a nearly sorted key. This is what replaces
-ACRO's one pandas query per cell.
+contributor) pairs are collapsed in blocks of whole contributors, in a dense array of
+slots per block (tables with many columns sort instead). This is what replaces ACRO's one
+pandas query per cell. Count tables (no values) take ``countstats``, which needs no items.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from types import ModuleType
 
 import numpy as np
 
@@ -31,16 +31,15 @@ Stats = dict[str, np.ndarray]
 
 # Below this many items the k rounds over all items are cheap enough without a prefilter.
 PREFILTER_MIN = 4096
-# From this many keys on, sorts go to polars' multi-threaded sort when polars is installed:
-# numpy's sort is single-threaded (and this numpy build has no SIMD sort for int64), so at
-# 10M keys it takes 0.65 s against 0.2 s on two cores. Below it, the thread hand-off and
-# the copy of the result cost more than they save. Sorting distinct (packed) integers has
-# one answer, so the result is the same either way.
-PARALLEL_SORT_MIN = 1 << 18
 # From this many rows on, the gather of the values into sorted order is split across
 # threads: numpy releases the GIL while indexing, and a random gather waits on memory, so
 # two threads nearly halve it (0.23 s to 0.12 s at 10M on two cores).
 PARALLEL_TAKE_MIN = 1 << 20
+# The column margin is collapsed in blocks of whole contributors with this many
+# (contributor, column) slots at most (4 MB of totals, in cache), when a block still holds
+# this many items; tables with more columns sort instead.
+BLOCK_SLOTS = 1 << 19
+BLOCK_MIN_ITEMS = 1 << 12
 # Elementwise passes over long arrays go in blocks of this many positions: their
 # temporaries (8 MB) are recycled by the allocator, while every full-length temporary
 # is fresh memory, whose page faults cost as much as the arithmetic on this kind of VM.
@@ -54,7 +53,8 @@ class Items:
     group: np.ndarray  # int64 group id per item
     contrib: np.ndarray | None  # int64 contributor id per item (None once no longer needed)
     total: np.ndarray  # float64 sum of the contributor's values in the group
-    has: np.ndarray | None  # bool: the item has a value (None: every item has one)
+    # bool: the item has a value (None: every item has one); items without have total 0.0
+    has: np.ndarray | None
 
     def with_group(self, group: np.ndarray) -> Items:
         return Items(group, self.contrib, self.total, self.has)
@@ -104,7 +104,10 @@ def _sums(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """``np.bincount(codes, weights=weights, minlength=n)``, the same floats: both add
     the weights in input order onto 0.0. ``np.add.at`` is faster here and does without
     the second output-sized buffer that ``bincount`` allocates for weights."""
-    out = np.zeros(n, dtype=np.float64)
+    # Filled, not calloc'ed (np.zeros): add.at reads before it writes, and a page of
+    # calloc'ed memory faults twice then (the zero page, then a page of its own).
+    out = np.empty(n, dtype=np.float64)
+    out.fill(0.0)
     np.add.at(out, codes, weights)
     return out
 
@@ -115,25 +118,14 @@ def _spans(n: int, start: int = 0) -> Iterator[tuple[int, int]]:
         yield lo, min(lo + CHUNK, n)
 
 
-def _polars() -> ModuleType | None:
-    """polars if installed (an optional dependency of trenv), imported on first need."""
-    try:
-        import polars
-    except ImportError:
-        return None
-    return polars
-
-
 def _sorted(key: np.ndarray) -> np.ndarray:
-    """``np.sort(key)`` for int64 keys; ``key`` may be overwritten (sorted in place).
+    """``np.sort(key)`` for int64 keys, in place (``key`` is overwritten and returned).
 
-    The result may be a read-only array owned by polars.
+    numpy sorts 64-bit integers with its SIMD quicksort (x86-simd-sort on AVX2 and
+    AVX-512): 10M keys in 0.07-0.1 s of CPU on this machine, less than polars' sort
+    (0.17 s on one thread, more on two) and without its copy. Sorting in place also
+    touches no fresh memory.
     """
-    if len(key) >= PARALLEL_SORT_MIN:
-        pl = _polars()
-        if pl is not None:
-            out: np.ndarray = pl.Series(key).sort().to_numpy()
-            return out
     key.sort()
     return key
 
@@ -146,13 +138,16 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _take(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+def _take(values: np.ndarray, order: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``values[order]``, in parallel chunks for large inputs (the same elements either
-    way: each chunk is a plain gather into its own slice of the result)."""
+    way: each chunk is a plain gather into its own slice of the result); into ``out``
+    (a spent buffer of that dtype and length) if given."""
     n, workers = len(order), min(_workers(), 8)
+    if out is None:
+        out = np.empty(n, dtype=values.dtype)
     if n < PARALLEL_TAKE_MIN or workers < 2:
-        return values[order]
-    out = np.empty(n, dtype=values.dtype)
+        # "clip" because "raise" buffers ``out``; the positions are in range anyway.
+        return np.take(values, order, out=out, mode="clip")
     edges = np.linspace(0, n, workers + 1).astype(np.int64).tolist()
 
     def part(lo: int, hi: int) -> None:
@@ -193,59 +188,29 @@ def _packed_starts(packed: np.ndarray, shift: int) -> np.ndarray:
     return starts
 
 
-def _sort_runs(key: np.ndarray, nearly_sorted: bool = False) -> tuple[np.ndarray, ...]:
-    """``(order, starts, run_keys)`` of non-negative int64 keys, ``key`` consumed:
+def _sort_runs(key: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(order, starts, run_keys, spent)`` of non-negative int64 keys, ``key`` consumed:
     ``order = argsort(key, kind="stable")``, ``starts = _boundaries(key[order])`` and
-    ``run_keys = key[order][starts]`` (the distinct keys, ascending).
+    ``run_keys = key[order][starts]`` (the distinct keys, ascending); ``spent`` is an
+    int64 buffer as long as the keys that the caller may overwrite (fresh memory costs
+    page faults as much as the arithmetic here).
 
-    With polars (multi-threaded sort) or for keys in random order the packed keys are
-    sorted; without polars a nearly sorted key goes to numpy's stable argsort (timsort
-    follows the runs already there; numpy's sort of the packed values would not).
+    The positions are packed below the keys and the packed values sorted in place (they
+    are distinct, so the sort has one answer: the stable order); keys too wide for that
+    go to numpy's stable argsort.
     """
-    n = len(key)
-    use_polars = n >= PARALLEL_SORT_MIN and _polars() is not None
-    shift = _pack_positions(key) if use_polars or not nearly_sorted else None
+    shift = _pack_positions(key)
     if shift is None:
         order = np.argsort(key, kind="stable")
         skey = key[order]
         starts = _boundaries(skey)
-        return order, starts, skey[starts]
+        return order, starts, skey[starts], skey
     packed = _sorted(key)
-    # When polars sorted a copy, the spent input takes the order (no fresh buffer).
-    order = np.bitwise_and(packed, np.int64((1 << shift) - 1), out=None if packed is key else key)
+    order = np.bitwise_and(packed, np.int64((1 << shift) - 1))
     starts = _packed_starts(packed, shift)
     run_keys = packed[starts]  # a mask index copies directly (compress gathers indices first)
     run_keys >>= np.int64(shift)
-    return order, starts, run_keys
-
-
-def _stable_sort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(order, key[order])`` with ``order = argsort(key, kind="stable")`` for
-    non-negative int64 keys; ``key`` is consumed (overwritten).
-
-    When the key and the row number fit in 63 bits together, the row number is packed
-    below the key and the packed values are sorted in place, without the indirection of
-    an argsort (about twice as fast); the row numbers make every packed value distinct, so
-    the result is exactly the stable order, and the sorted keys are the packed values
-    shifted back (no gather through ``order``).
-    """
-    n = len(key)
-    shift = np.int64(_bits(n))
-    if int(key.max()).bit_length() + int(shift) <= 63:
-        key <<= shift
-        key |= np.arange(n, dtype=np.int64)
-        packed = _sorted(key)
-        order = packed & np.int64((1 << int(shift)) - 1)
-        # The spent input takes the sorted keys (no new buffer when polars sorted a copy).
-        np.right_shift(packed, shift, out=key)
-        return order, key
-    order = np.argsort(key, kind="stable")
-    return order, key[order]
-
-
-def _stable_order(key: np.ndarray) -> np.ndarray:
-    """``argsort(key, kind="stable")`` for non-negative int64 keys."""
-    return _stable_sort(key.copy())[0]
+    return order, starts, run_keys, packed
 
 
 def items_from_rows(
@@ -271,17 +236,17 @@ def items_from_rows(
         ukey = key[starts]
         rows = np.diff(starts, append=np.int64(len(key)))
         return Items(ukey & mask, ukey >> bits, rows.astype(np.float64), None)
-    order, bounds, ukey = _sort_runs(key)
+    order, bounds, ukey, spent = _sort_runs(key)
     del key
     m = len(ukey)
-    v = _take(values, order)
+    v = _take(values, order, out=spent.view(np.float64))  # the sorted keys are spent
     codes = _codes(bounds, out=order)  # the order is spent once the values are gathered
     del bounds
-    present = ~np.isnan(v)
+    missing = np.isnan(v)
     has: np.ndarray | None = None
-    if not present.all():
-        np.copyto(v, 0.0, where=~present)
-        has = np.bincount(codes, weights=present, minlength=m) > 0
+    if missing.any():
+        np.copyto(v, 0.0, where=missing)
+        has = np.bincount(codes, weights=~missing, minlength=m) > 0
     # Sequential per item, in row order (the sort is stable).
     total = _sums(codes, v, m)
     del v
@@ -292,23 +257,33 @@ def items_from_rows(
 
 
 def _collapse(
-    items: Items,
-    bounds: np.ndarray,
-    group: np.ndarray,
-    starts_group: bool = False,
-    codes_out: np.ndarray | None = None,
+    items: Items, bounds: np.ndarray, group: np.ndarray, starts_group: bool = False
 ) -> Items:
     """Merge the runs of consecutive items that ``bounds`` (as from ``_boundaries``)
     delimits; ``group`` gives each item's new group (equal within a run), or with
-    ``starts_group`` each run's group already. ``codes_out`` may be a spent int64 buffer
-    as long as the items, for the run numbers."""
-    codes = _codes(bounds, out=codes_out)
-    n = int(codes[-1]) + 1
+    ``starts_group`` each run's group already.
+
+    The run numbers are made block by block and the totals added block by block, in item
+    order (the same floats as one ``add.at`` over all items), without a run-number array
+    as long as the items.
+    """
+    n = int(np.count_nonzero(bounds))
+    total = np.empty(n, dtype=np.float64)
+    total.fill(0.0)  # filled, not calloc'ed: see _sums
+    has = None if items.has is None else np.zeros(n, dtype=bool)
+    carry = np.int64(-1)
+    for lo, hi in _spans(len(bounds)):
+        codes = np.cumsum(bounds[lo:hi], dtype=np.int64)
+        codes += carry
+        carry = codes[-1]
+        np.add.at(total, codes, items.total[lo:hi])
+        if has is not None and items.has is not None:
+            has[codes[items.has[lo:hi]]] = True
     return Items(
         group=group if starts_group else group[np.flatnonzero(bounds)],
         contrib=None,  # margin items are not collapsed any further
-        total=_sums(codes, items.total, n),
-        has=None if items.has is None else np.bincount(codes, weights=items.has, minlength=n) > 0,
+        total=total,
+        has=has,
     )
 
 
@@ -331,6 +306,93 @@ def _per_contributor(items: Items, n_contrib: int) -> Items:
         contrib=None,
         total=_sums(contrib, items.total, n_contrib),
         has=has,
+    )
+
+
+def _column_margin_by_sort(items: Items, n_cols: int) -> Items:
+    """The column margin's items: (contributor, column) is sorted within each
+    contributor's few items only, so a stable sort (of a nearly sorted key) brings equal
+    pairs together, in item order."""
+    assert items.contrib is not None
+    nc = np.int64(n_cols)
+    cbits = np.int64(_bits(n_cols))
+    col_key = items.contrib << cbits
+    for lo, hi in _spans(len(col_key)):
+        col_key[lo:hi] |= items.group[lo:hi] % nc
+    order, bounds, run_keys, spent = _sort_runs(col_key)
+    del col_key
+    run_keys &= np.int64((1 << int(cbits)) - 1)
+    sorted_items = Items(
+        run_keys,  # unused by the collapse
+        None,
+        _take(items.total, order, out=spent.view(np.float64)),
+        None if items.has is None else items.has[order],
+    )
+    del order
+    return _collapse(sorted_items, bounds, run_keys, starts_group=True)
+
+
+def _column_margin_by_blocks(items: Items, n_cols: int) -> Items:
+    """The column margin's items, as ``_column_margin_by_sort`` makes them, without a sort.
+
+    The items come in blocks of whole contributors; within a block, a dense array of
+    (contributor in the block, column) slots takes every item's total with ``add.at``, in
+    item order (so each slot's total is added in the order the sort would give), and the
+    occupied slots, in slot order, are the block's items in (contributor, column) order.
+    The slots of a block fit in cache; nothing as long as the items is sorted or gathered.
+    """
+    assert items.contrib is not None
+    contrib, m = items.contrib, len(items.group)
+    nc = np.int64(n_cols)
+    step = max(BLOCK_SLOTS // n_cols, 1)
+    # Block edges at the first item of a contributor (ids are non-decreasing).
+    nominal = np.arange(step, m, step)
+    edges = np.unique(np.searchsorted(contrib, contrib[nominal], side="left")).tolist()
+    edges = [0, *(e for e in edges if 0 < e < m), m]
+    # At most one slot per item: the results go straight into arrays as long as the
+    # items, of which only the part filled is ever touched (no pieces to concatenate).
+    out_group = np.empty(m, dtype=np.int64)
+    out_total = np.empty(m, dtype=np.float64)
+    out_has = None if items.has is None else np.empty(m, dtype=bool)
+    filled = 0
+    # The slots are zero (and unused) between blocks: each block resets the ones it used,
+    # so a block costs its items, not its slots (zeroing fresh slot arrays per block cost
+    # more than the collapse).
+    slot_total = np.zeros(0, dtype=np.float64)
+    slot_used = np.zeros(0, dtype=bool)
+    slot_has = np.zeros(0, dtype=bool)
+    for lo, hi in pairwise(edges):
+        person = contrib[lo:hi]
+        new_person = np.empty(hi - lo, dtype=bool)
+        new_person[0] = True
+        np.not_equal(person[1:], person[:-1], out=new_person[1:])
+        slot = np.cumsum(new_person, dtype=np.int64)
+        slot -= 1
+        n_slots = (int(slot[-1]) + 1) * n_cols
+        if n_slots > len(slot_total):
+            slot_total = np.zeros(n_slots, dtype=np.float64)
+            slot_used = np.zeros(n_slots, dtype=bool)
+            slot_has = np.zeros(n_slots if items.has is not None else 0, dtype=bool)
+        slot *= nc
+        slot += items.group[lo:hi] % nc
+        np.add.at(slot_total, slot, items.total[lo:hi])
+        slot_used[slot] = True
+        where = np.flatnonzero(slot_used[:n_slots])
+        end = filled + len(where)
+        np.remainder(where, nc, out=out_group[filled:end])
+        np.take(slot_total, where, out=out_total[filled:end], mode="clip")
+        slot_total[where] = 0.0
+        slot_used[where] = False
+        if out_has is not None and items.has is not None:
+            slot_has[slot[items.has[lo:hi]]] = True
+            np.take(slot_has, where, out=out_has[filled:end], mode="clip")
+            slot_has[where] = False
+        filled = end
+    return Items(
+        group=out_group[:filled],
+        contrib=None,
+        total=out_total[:filled],
+        has=None if out_has is None else out_has[:filled],
     )
 
 
@@ -357,29 +419,17 @@ def margin_items(
     new_row = np.empty(m, dtype=bool)
     new_row[0] = True
     for lo, hi in _spans(m, 1):
-        prev = slice(lo - 1, hi - 1)
-        np.not_equal(group[lo:hi] // nc, group[prev] // nc, out=new_row[lo:hi])
-        new_row[lo:hi] |= contrib[lo:hi] != contrib[prev]
+        rows = group[lo - 1 : hi] // nc
+        np.not_equal(rows[1:], rows[:-1], out=new_row[lo:hi])
+        new_row[lo:hi] |= contrib[lo:hi] != contrib[lo - 1 : hi - 1]
     row_group = group[new_row]
     row_group //= nc
     by_row = _collapse(items, new_row, row_group, starts_group=True)
     del new_row, row_group
-    # (contributor, column) is sorted within each contributor's few items only: a stable
-    # sort (of a nearly sorted key) brings equal pairs together.
-    cbits = np.int64(_bits(int(nc)))
-    col_key = contrib << cbits
-    for lo, hi in _spans(m):
-        col_key[lo:hi] |= group[lo:hi] % nc
-    order, bounds, run_keys = _sort_runs(col_key, nearly_sorted=True)
-    del col_key
-    run_keys &= np.int64((1 << int(cbits)) - 1)
-    sorted_items = Items(
-        run_keys,  # unused by the collapse
-        None,
-        _take(items.total, order),
-        None if items.has is None else items.has[order],
-    )
-    by_col = _collapse(sorted_items, bounds, run_keys, starts_group=True, codes_out=order)
+    if BLOCK_SLOTS // int(nc) >= BLOCK_MIN_ITEMS:
+        by_col = _column_margin_by_blocks(items, int(nc))
+    else:
+        by_col = _column_margin_by_sort(items, int(nc))
     return by_row, by_col, everyone
 
 
@@ -512,19 +562,25 @@ def group_stats(
     g = items.group
     stats = dict(rowwise)
     has = items.has
-    if has is None:
-        stats["contributors"] = np.bincount(g, minlength=n_groups).astype(np.int64)
-    else:
-        stats["contributors"] = np.bincount(g, weights=has, minlength=n_groups).astype(np.int64)
-    stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups)
+    contributors = np.bincount(g, minlength=n_groups)
+    if has is not None:
+        contributors -= np.bincount(g[~has], minlength=n_groups)  # few items lack a value
+    stats["contributors"] = contributors.astype(np.int64)
+    # (bincount gives int64 for no items at all: the sums stay float64 for empty tables too)
+    stats["sum"] = np.bincount(g, weights=items.total, minlength=n_groups).astype(np.float64)
     # Dominance is judged on absolute contributions: with negative values a signed total
     # can be near zero while one contributor is huge (a hole in ratio-of-sum checks).
-    mag = np.abs(items.total, out=items.total if consume else None)
-    if has is None:
-        top = _top_contributions(g, mag, n_groups, top_k)
+    if np.signbit(items.total).any():
+        mag = np.abs(items.total, out=items.total if consume else None)
+        abs_sum = np.bincount(g, weights=mag, minlength=n_groups).astype(np.float64)
     else:
-        top = _top_contributions(g[has], mag[has], n_groups, top_k)
+        # No negative total (nor -0.0): the magnitudes are the totals, bit for bit, and
+        # their sums the sums.
+        mag, abs_sum = items.total, stats["sum"].copy()
+    # Items without a value have a total of 0, which changes no group's largest
+    # contributions (absent ones are 0 too): no need to leave them out.
+    top = _top_contributions(g, mag, n_groups, top_k)
     for j in range(top_k):
         stats[f"top{j + 1}"] = top[:, j]
-    stats["abs_sum"] = np.bincount(g, weights=mag, minlength=n_groups)
+    stats["abs_sum"] = abs_sum
     return stats

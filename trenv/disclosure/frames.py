@@ -54,7 +54,9 @@ def numeric_values(column: pd.Series, name: str) -> np.ndarray:
 
 def contributor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, int]:
     """Dense integer ids per contributor (and how many ids there can be)."""
-    if pd.api.types.is_integer_dtype(column) and not column.isna().any() and len(column):
+    # A numpy integer column cannot hold a missing value (a nullable Int64 one can).
+    no_missing = isinstance(column.dtype, np.dtype) or not column.isna().any()
+    if pd.api.types.is_integer_dtype(column) and no_missing and len(column):
         raw = column.to_numpy(dtype=np.int64)
         lo, hi = int(raw.min()), int(raw.max())
         # Pseudonymised ids are often already small non-negative integers: use them as

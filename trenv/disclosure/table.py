@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trenv.disclosure import cellstats
+from trenv.disclosure import cellstats, countstats
 from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
 from trenv.disclosure.errors import DisclosureInputError
@@ -73,16 +75,26 @@ def _labels(levels: list[pd.Index], names: list[str], margin: str | None) -> pd.
     return idx
 
 
-def _ravel(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:
+def _ravel(
+    codes: list[np.ndarray],
+    sizes: list[int],
+    n: int,
+    dtype: type[np.signedinteger[Any]] = np.int64,
+    copy: bool = False,
+) -> np.ndarray:
     """The C-order flat index of the codes (what ``np.ravel_multi_index`` gives): the codes
-    are in range already, so multiply-adds in place do without its checks and copies."""
+    are in range already, so multiply-adds in place do without its checks and copies.
+
+    With ``copy`` the result is always a new array, which the caller may overwrite; else
+    a single code array of that dtype comes back as it is (only to be read).
+    """
     if not codes:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=dtype)
     if len(codes) == 1:
-        return codes[0].astype(np.int64, copy=False)  # only ever read
-    flat = codes[0].astype(np.int64)  # a copy: the codes themselves stay untouched
+        return codes[0].astype(dtype, copy=copy)
+    flat = codes[0].astype(dtype)  # a copy: the codes themselves stay untouched
     for cd, size in zip(codes[1:], sizes[1:], strict=True):
-        flat *= np.int64(size)
+        flat *= dtype(size)
         flat += cd
     return flat
 
@@ -108,6 +120,40 @@ def _grid(values: list[np.ndarray], r: int, c: int) -> np.ndarray:
     grid[r, :c] = colm
     grid[r, c] = grand[0]
     return grid
+
+
+def _item_stats(
+    cell: np.ndarray,
+    contrib: np.ndarray,
+    n_contrib: int,
+    r: int,
+    c: int,
+    vals: np.ndarray | None,
+    top_k: int,
+    margins: bool,
+) -> list[cellstats.Stats]:
+    """(cells, row margin, column margin, grand total) statistics from the rows collapsed
+    to (cell, contributor) items (one pass over the rows, margins from the items)."""
+    items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
+    inner = cellstats.row_stats(cell, vals, r * c)
+    row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
+    if margins:
+        by_row, by_col, everyone = cellstats.margin_items(items, r, c, n_contrib)
+    else:
+        # Unpublished margins only feed row totals (class disclosure, shares, rounding):
+        # skip the contributor de-duplication, whose contributor counts and top shares
+        # would never be shown or checked.
+        by_row = items.with_group(items.group // c)
+        by_col = items.with_group(items.group % c)
+        everyone = items.with_group(np.zeros_like(items.group))
+    # With margins every grouping has arrays of its own, which the statistics may reuse;
+    # without, the groupings share the items' totals.
+    return [
+        cellstats.group_stats(items, r * c, top_k, inner, consume=margins),
+        cellstats.group_stats(by_row, r, top_k, row_m, consume=margins),
+        cellstats.group_stats(by_col, c, top_k, col_m, consume=margins),
+        cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
+    ]
 
 
 def check_table(
@@ -153,20 +199,23 @@ def check_table(
     enc = [encode(frame[c]) for c in index + columns]
     codes = [e[0] for e in enc]
     levels = [e[1] for e in enc]
-    keep = np.ones(len(frame), dtype=bool)
+    # Like pandas, rows with a missing category (code -1) are not tabulated; the minimum of
+    # each code array says whether there are any (no mask when there are none).
+    keep: np.ndarray | None = None
     for cd in codes:
-        keep &= cd >= 0  # like pandas, rows with a missing category are not tabulated
-    if not keep.all():
+        if len(cd) and cd.min() < 0:
+            keep = cd >= 0 if keep is None else keep & (cd >= 0)
+    if keep is not None:
         codes = [cd[keep] for cd in codes]
         vals = vals[keep] if vals is not None else None
-    n_rows_in = int(keep.sum())
+    n_rows_in = len(frame) if keep is None else int(keep.sum())
     if subtotals:
         # Imported here: the hierarchical check builds on this module's helpers.
         from trenv.disclosure.subtotals import check_subtotals
 
         if contributor is not None:
             contrib, n_contrib = contributor_codes(frame[contributor], contributor)
-            contrib = contrib[keep] if not keep.all() else contrib
+            contrib = contrib[keep] if keep is not None else contrib
         else:
             contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
         norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
@@ -188,37 +237,30 @@ def check_table(
             f"the table would have {r * c:,} cells (limit {MAX_CELLS:,}); "
             "use fewer or coarser variables"
         )
-    # The cell index straight from the narrow codes (row * c + column): one int64 array.
-    cell = _ravel(codes, r_sizes + c_sizes, n_rows_in)
-    del codes
+    contrib: np.ndarray | None = None
+    n_contrib = n_rows_in
     if contributor is not None:
         contrib, n_contrib = contributor_codes(frame[contributor], contributor)
-        contrib = contrib[keep] if not keep.all() else contrib
-    else:
-        contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
-
-    # --- statistics (one pass over the rows, margins from the collapsed items)
+        contrib = contrib[keep] if keep is not None else contrib
     top_k = max(pol.dominance.n, 2)
-    items = cellstats.items_from_rows(cell, contrib, n_contrib, r * c, vals)
-    inner = cellstats.row_stats(cell, vals, r * c)
-    row_m, col_m, grand_m = cellstats.margin_row_stats(inner, r, c)
-    if margins:
-        by_row, by_col, everyone = cellstats.margin_items(items, r, c, n_contrib)
-    else:
-        # Unpublished margins only feed row totals (class disclosure, shares, rounding):
-        # skip the contributor de-duplication, whose contributor counts and top shares
-        # would never be shown or checked.
-        by_row = items.with_group(items.group // c)
-        by_col = items.with_group(items.group % c)
-        everyone = items.with_group(np.zeros_like(items.group))
-    # With margins every grouping has arrays of its own, which the statistics may reuse;
-    # without, the groupings share the items' totals.
-    parts = [
-        cellstats.group_stats(items, r * c, top_k, inner, consume=margins),
-        cellstats.group_stats(by_row, r, top_k, row_m, consume=margins),
-        cellstats.group_stats(by_col, c, top_k, col_m, consume=margins),
-        cellstats.group_stats(everyone, 1, top_k, grand_m, consume=margins),
-    ]
+
+    # --- statistics
+    parts = None
+    if vals is None:
+        # Count tables: from sorted keys and their few repeats (countstats). Narrow ids
+        # (r * c <= MAX_CELLS) are less fresh memory; count_stats overwrites the rows.
+        row_id = _ravel(codes[: len(index)], r_sizes, n_rows_in, np.int32, copy=True)
+        col_type = np.int16 if c < 1 << 15 else np.int32
+        col_id = _ravel(codes[len(index) :], c_sizes, n_rows_in, col_type)
+        parts = countstats.count_stats(row_id, col_id, r, c, contrib, n_contrib, top_k, margins)
+        del row_id, col_id
+    if parts is None:
+        # The cell index straight from the narrow codes (row * c + column): one int64 array.
+        cell = _ravel(codes, r_sizes + c_sizes, n_rows_in)
+        if contrib is None:
+            contrib = np.arange(n_rows_in, dtype=np.int64)  # every row its own contributor
+        parts = _item_stats(cell, contrib, n_contrib, r, c, vals, top_k, margins)
+    del codes
     stats = _assemble(parts, r, c)
     # Row-level groupings only for the statistics not made from the sums (std, median, ...).
     groupings = (
@@ -468,6 +510,23 @@ def _without_rounding(record: OutputRecord, reason: str) -> OutputRecord:
     return record.model_copy(update={"rules": [*record.rules, verdict], "status": status})
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the record's cell lists are made.
+
+    A 20k-cell record is about 100k new lists; made with the collector on, they trigger a
+    full collection that traverses every object of the process (0.05-0.14 s, five times
+    the lists' own cost). None of them can be garbage: the record holds them all.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _normalise(safe: np.ndarray, shown: np.ndarray, norm: str, r: int, c: int) -> np.ndarray:
     # Shares are computed from the (rounded) true totals, then suppressed cells stay hidden.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -505,13 +564,8 @@ def _record(
     whole: bool,
     **meta: Any,
 ) -> OutputRecord:
-    intervals: dict[int, tuple[float, float]] = {}
     protection: dict[int, tuple[float, float]] = {}
     if audit_result is not None:
-        for cell_i, lo, hi in zip(
-            audit_result.cells, audit_result.lower, audit_result.upper, strict=True
-        ):
-            intervals[int(cell_i)] = (float(lo), float(hi))
         protection = {
             int(cell_i): (float(lo), float(hi))
             for cell_i, lo, hi in zip(
@@ -519,63 +573,24 @@ def _record(
             )
             if lo > 0 or hi > 0
         }
-    top_keys = sorted(k for k in stats if k.startswith("top"))
-    row_text = _label_lists(row_labels)
-    col_text = _label_lists(col_labels)
-    flagged_any = np.zeros(published.size, dtype=bool)
-    for res in results:
-        flagged_any |= res.mask.ravel()
-    idx = np.flatnonzero(published.ravel())
-    ri, ci = np.divmod(idx, c + 1)
-    flags: list[list[str]] = []
-    reasons: list[list[str]] = []
-    for i in idx:
-        if flagged_any[i]:
-            hits = [res for res in results if res.mask.flat[i]]
-            flags.append([res.rule_id for res in hits])
-            reasons.append([f"{res.rule_id}: {res.reasons(int(i))}" for res in hits])
-        else:
-            flags.append([])
-            reasons.append([])
-
-    def floats(a: np.ndarray) -> list[float | None]:
-        sel = a.ravel()[idx].astype(np.float64)
-        return [None if np.isnan(x) else x for x in sel.tolist()]
-
-    def numbers(a: np.ndarray) -> list[int | float | None]:
-        # Whole-number statistics are written as integers (49, not 49.0).
-        out = floats(a)
-        return [None if x is None else int(x) for x in out] if whole else list(out)
-
-    supp = suppressed.ravel()[idx]
-    prim = primary.ravel()[idx]
-    cells = CellTable(
-        row=[row_text[k] for k in ri.tolist()],
-        column=[col_text[k] for k in ci.tolist()],
-        margin=((ri == r) | (ci == c)).tolist(),
-        row_margin=(ri == r).tolist(),
-        column_margin=(ci == c).tolist(),
-        published=numbers(safe),
-        value=numbers(value),
-        rounded=None if rounded is None else numbers(rounded),
-        rows=stats["rows"].ravel()[idx].tolist(),
-        contributors=stats["contributors"].ravel()[idx].tolist(),
-        sum=stats["sum"].ravel()[idx].tolist(),
-        abs_sum=stats["abs_sum"].ravel()[idx].tolist(),
-        top=np.column_stack([stats[k].ravel()[idx] for k in top_keys]).tolist(),
-        negatives=stats["negatives"].ravel()[idx].tolist(),
-        missing=stats["missing"].ravel()[idx].tolist(),
-        all_equal=(stats["vmin"].ravel()[idx] == stats["vmax"].ravel()[idx]).tolist(),
-        near=stats["near"].ravel()[idx].tolist() if "near" in stats else None,
-        flags=flags,
-        reasons=reasons,
-        suppressed=[
-            None if not s_ else ("primary" if p_ else "secondary")
-            for s_, p_ in zip(supp.tolist(), prim.tolist(), strict=True)
-        ],
-        interval=[intervals.get(int(i)) for i in idx],
-        protection=None if audit_result is None else [protection.get(int(i)) for i in idx],
-    )
+    with _collection_paused():
+        cells = _cell_table(
+            stats,
+            value,
+            safe,
+            suppressed,
+            primary,
+            published,
+            results,
+            audit_result,
+            _label_lists(row_labels),
+            _label_lists(col_labels),
+            r,
+            c,
+            whole=whole,
+            rounded=rounded,
+            protection=protection if audit_result is not None else None,
+        )
     verdicts = []
     for res in results:
         n_flag = int(res.mask.sum())
@@ -613,4 +628,100 @@ def _record(
         cells=cells,
         audit_passed=None if audit_result is None else audit_result.ok,
         **meta,
+    )
+
+
+def _cell_table(
+    stats: dict[str, np.ndarray],
+    value: np.ndarray,
+    safe: np.ndarray,
+    suppressed: np.ndarray,
+    primary: np.ndarray,
+    published: np.ndarray,
+    results: list[RuleResult],
+    audit_result: AuditResult | None,
+    row_text: list[list[str]],
+    col_text: list[list[str]],
+    r: int,
+    c: int,
+    *,
+    whole: bool = False,
+    rounded: np.ndarray | None = None,
+    protection: dict[int, tuple[float, float]] | None = None,
+) -> CellTable:
+    """The published cells of the record, column by column. ``whole``: the statistic's
+    numbers are whole and written as integers (49, not 49.0); ``rounded``: a controlled
+    rounding's grid; ``protection``: the audit's levels per flat cell that has any."""
+    top_keys = sorted(k for k in stats if k.startswith("top"))
+    idx = np.flatnonzero(published.ravel())
+    ri, ci = np.divmod(idx, c + 1)
+    # Flags and reasons per published cell, rule by rule (each cell's in rule order).
+    flags: list[list[str]] = [[] for _ in range(len(idx))]
+    reasons: list[list[str]] = [[] for _ in range(len(idx))]
+    for res in results:
+        hit = np.flatnonzero(res.mask.ravel()[idx])
+        for pos, i in zip(hit.tolist(), idx[hit].tolist(), strict=True):
+            flags[pos].append(res.rule_id)
+            reasons[pos].append(f"{res.rule_id}: {res.reasons(i)}")
+    interval: list[tuple[float, float] | None] = [None] * len(idx)
+    if audit_result is not None and len(idx):
+        audited = np.asarray(audit_result.cells, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(idx, audited), len(idx) - 1)
+        # Later entries for the same cell win, as they did in a dict.
+        for p, cell_i, lo, hi in zip(
+            pos.tolist(),
+            audited.tolist(),
+            np.asarray(audit_result.lower, dtype=np.float64).tolist(),
+            np.asarray(audit_result.upper, dtype=np.float64).tolist(),
+            strict=True,
+        ):
+            if idx[p] == cell_i:
+                interval[p] = (lo, hi)
+
+    def column(a: np.ndarray, dtype: type) -> list[Any]:
+        # The dtype makes every element the Python type its CellTable field declares.
+        return a.ravel()[idx].astype(dtype).tolist()
+
+    def floats(a: np.ndarray) -> list[float | None]:
+        sel = a.ravel()[idx].astype(np.float64)
+        out: list[float | None] = sel.tolist()
+        for k in np.flatnonzero(np.isnan(sel)).tolist():
+            out[k] = None
+        return out
+
+    def numbers(a: np.ndarray) -> list[int | float | None]:
+        out = floats(a)
+        return [None if x is None else int(x) for x in out] if whole else list(out)
+
+    supp = suppressed.ravel()[idx].astype(bool)
+    prim = primary.ravel()[idx].astype(bool)
+    kind = np.full(len(idx), None, dtype=object)
+    kind[supp & prim] = "primary"
+    kind[supp & ~prim] = "secondary"
+    # Built from typed arrays, so pydantic's per-element validation (a third of the
+    # record's time at 20k cells) is skipped; tests/disclosure/test_fast_path.py checks
+    # that validating the result changes nothing.
+    return CellTable.model_construct(
+        row=[list(row_text[k]) for k in ri.tolist()],
+        column=[list(col_text[k]) for k in ci.tolist()],
+        margin=((ri == r) | (ci == c)).tolist(),
+        row_margin=(ri == r).tolist(),
+        column_margin=(ci == c).tolist(),
+        published=numbers(safe),
+        value=numbers(value),
+        rounded=None if rounded is None else numbers(rounded),
+        rows=column(stats["rows"], np.int64),
+        contributors=column(stats["contributors"], np.int64),
+        sum=column(stats["sum"], np.float64),
+        abs_sum=column(stats["abs_sum"], np.float64),
+        top=np.column_stack([stats[k].ravel()[idx] for k in top_keys]).astype(np.float64).tolist(),
+        negatives=column(stats["negatives"], np.int64),
+        missing=column(stats["missing"], np.int64),
+        all_equal=(stats["vmin"].ravel()[idx] == stats["vmax"].ravel()[idx]).tolist(),
+        near=column(stats["near"], np.int64) if "near" in stats else None,
+        flags=flags,
+        reasons=reasons,
+        suppressed=kind.tolist(),
+        interval=interval,
+        protection=None if protection is None else [protection.get(int(i)) for i in idx.tolist()],
     )
