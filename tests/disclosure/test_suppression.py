@@ -269,3 +269,30 @@ def test_an_already_protected_pattern_is_returned_as_it_is(shape: bool) -> None:
         )
         np.testing.assert_array_equal(supp, primary.ravel())
         assert result.ok
+
+
+def test_a_small_row_is_partnered_by_a_row_not_by_the_totals() -> None:
+    # A court of 6 people: its whole row is primary. Rectangles alone reached for the
+    # column totals and the grand total (3,000 people hidden); partners along the
+    # relations hide one other court's row. The cheaper pattern is kept, totals shown.
+    import pandas as pd
+
+    from trenv.disclosure import check_table
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "court": rng.choice(["Amsterdam", "Den Haag", "Zwolle"], n, p=[0.5, 0.3, 0.2]),
+            "verdict": rng.choice(["guilty", "acquitted", "dismissed"], n, p=[0.7, 0.2, 0.1]),
+            "person": rng.integers(0, 2000, n),
+        }
+    )
+    df.loc[:5, "court"] = "Assen"
+    check = check_table(df, index=["court"], columns=["verdict"], contributor="person",
+                        margins=True)  # fmt: skip
+    assert check.audit is not None and check.audit.ok
+    hidden = check.safe.isna()
+    assert hidden.loc["Assen"].all()
+    assert not hidden.loc["All"].any()  # every total is published
+    assert int(hidden.to_numpy().sum()) == 8  # Assen's row and one partner row

@@ -476,6 +476,12 @@ def _clean_up(
 Found = tuple[np.ndarray, AuditResult] | None
 
 
+def _hides_margins(supp: np.ndarray, primary: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether a pattern hides a total (last row or column) that no rule flagged."""
+    extra = (supp & ~primary).reshape(shape)
+    return bool(extra[-1, :].any() or extra[:, -1].any())
+
+
 def _by_relations(prob: _Problem, primary: np.ndarray, cost: np.ndarray, rounds: int) -> Found:
     """Partners relation by relation (the classic heuristic), cleaned up; None if the cells
     are not protected within ``rounds``."""
@@ -535,12 +541,16 @@ def secondary_suppression(
         result = _audit(prob, primary)
         if result.ok:
             return primary.copy(), result
-    found = [_by_relations(prob, primary, cost, max_rounds)]
-    if shape is not None:
-        # Rectangles are often far cheaper, but where a whole row is small (a small court)
-        # they reach for the margins, which partners along the relations leave alone: both
-        # are tried, and the cheaper pattern (then the one with fewer cells) is kept.
-        found.append(_by_rectangles(prob, primary, cost, max_rounds))
+    if shape is None:
+        found = [_by_relations(prob, primary, cost, max_rounds)]
+    else:
+        # Rectangles are usually the cheaper partners, but where a whole row is small (a
+        # small court) they reach for the margins, which partners along the relations
+        # leave alone: then both are tried, and the cheaper pattern (then the one with
+        # fewer cells) is kept.
+        found = [_by_rectangles(prob, primary, cost, max_rounds)]
+        if found[0] is None or _hides_margins(found[0][0], primary, shape):
+            found.append(_by_relations(prob, primary, cost, max_rounds))
     passing = [f for f in found if f is not None]
     if passing:
         return min(passing, key=lambda f: (float(cost[f[0] & ~primary].sum()), int(f[0].sum())))
