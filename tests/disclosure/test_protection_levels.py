@@ -240,3 +240,21 @@ def test_protection_levels_stay_out_of_the_public_record() -> None:
     public = check.record.public()["cells"]
     hidden = [k for k, p in enumerate(public["published"]) if p is None]
     assert hidden and all(public["protection"][k] is None for k in hidden)
+
+
+def test_differencing_holds_a_dominated_sum_to_its_protection_levels() -> None:
+    # The 22,400 cell hidden in a two-way table without margins (sacro: no width asked
+    # for sums), then the one-way sums by row: together they give x/p = x - x/q - x/r
+    # exactly. The widths alone (0 under sacro) never flagged that; the levels do.
+    from trenv.disclosure.differencing import Ledger
+
+    df = _sacro_case()
+    kw = {"values": "v", "statistic": "sum", "contributor": "pid", "policy": "sacro"}
+    two_way = check_table(df, index=["a"], columns=["b"], **kw)  # type: ignore[arg-type]
+    assert pd.isna(two_way.safe.loc["x", "p"])
+    one_way = check_table(df, index=["a"], **kw)  # type: ignore[arg-type]
+    (found,) = [f for f in Ledger([two_way.record]).check(one_way.record)]
+    assert (found.row, found.column) == (["x"], ["p"])
+    assert found.upper - found.lower == pytest.approx(0.0, abs=1e-3)
+    assert found.above == pytest.approx(22_000 / 0.9 - 22_400)
+    assert "not reaching" in found.reason()

@@ -102,3 +102,17 @@ def test_person_split_over_rows_still_dominates() -> None:
         df, index=["a"], columns=["b"], values="v", statistic="sum", policy="sacro"
     )
     assert "dominance-nk" not in flags_of(by_row, "x", "p")
+
+
+def test_infinite_values_are_refused_with_the_fix() -> None:
+    # A sum table with margins used to die in the LP audit's fsum (OverflowError).
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from trenv.disclosure import DisclosureInputError, check_table
+
+    df = pd.DataFrame({"a": ["x", "y"] * 20, "v": [1.0] * 39 + [np.inf], "pid": range(40)})
+    with pytest.raises(DisclosureInputError, match="infinite values") as info:
+        check_table(df, index=["a"], values="v", statistic="sum", contributor="pid", margins=True)
+    assert "replace" in str(info.value)

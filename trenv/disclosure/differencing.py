@@ -46,7 +46,10 @@ from scipy import sparse
 from trenv.disclosure.controlled import ROUNDING_REPLACES
 from trenv.disclosure.grid import table_grid
 from trenv.disclosure.lp import feasible_intervals
+from trenv.disclosure.policy import Policy
+from trenv.disclosure.protection import protection_levels
 from trenv.disclosure.record import OutputRecord
+from trenv.disclosure.rules import MAGNITUDE_STATS
 
 MAX_ATOMS = 500_000
 FLOAT_SLACK = 1e-9  # relative to the largest published value of the release
@@ -63,17 +66,30 @@ class Finding:
     required: float
     rounded: bool = False  # a small count published rounded, not a suppressed cell
     cell: int = -1  # position in the release's cell list
+    value: float = 0.0  # the cell's true value
+    below: float = 0.0  # protection levels the interval must reach below and above it
+    above: float = 0.0
 
     @property
     def narrow(self) -> bool:
-        """Narrower than the protection width: the cell is pinned down."""
-        return self.upper - self.lower < self.required - 1e-9
+        """Narrower than the protection width, or short of a protection level (a
+        dominated sum): the cell is pinned down."""
+        return (
+            self.upper - self.lower < self.required - 1e-9
+            or self.value - self.lower < self.below - 1e-9
+            or self.upper - self.value < self.above - 1e-9
+        )
 
     def reason(self) -> str:
         what = "this small count, published rounded," if self.rounded else "this suppressed cell"
+        levels = (
+            f" or not reaching {self.value - self.below:g} and {self.value + self.above:g}"
+            if self.below or self.above
+            else ""
+        )
         return (
             f"differencing: with the other releases {what} lies in "
-            f"[{self.lower:g}, {self.upper:g}], narrower than {self.required:g}"
+            f"[{self.lower:g}, {self.upper:g}], narrower than {self.required:g}{levels}"
         )
 
 
@@ -95,6 +111,23 @@ def rounding_error_bounds(method: str, base: int, published: float | None) -> tu
     if method == "controlled":
         return -(base - 1.0), (0.0 if published == 0 else base - 1.0)
     return 0.0, 0.0
+
+
+def record_levels(rec: OutputRecord) -> np.ndarray:
+    """Per cell of ``rec``, the protection level a concentration rule asks of it
+    (:mod:`trenv.disclosure.protection`), from the record's own statistics and policy."""
+    cells = rec.cells
+    if rec.statistic not in MAGNITUDE_STATS or not len(cells):
+        return np.zeros(len(cells))
+    try:
+        pol = Policy.model_validate(rec.policy_parameters)
+    except ValueError:
+        return np.zeros(len(cells))  # not a trenv policy: the widths alone
+    k = max(pol.dominance.n, 2)
+    top = np.array([(list(t) + [0.0] * k)[:k] for t in cells.top], dtype=float).reshape(-1, k)
+    stats = {"abs_sum": np.asarray(cells.abs_sum, dtype=float)}
+    stats.update({f"top{j + 1}": top[:, j] for j in range(k)})
+    return protection_levels(stats, pol, rec.statistic)
 
 
 def unfixed(rec: OutputRecord, i: int) -> list[bool]:
@@ -330,9 +363,11 @@ class Ledger:
         facts = Facts()
         targets: list[np.ndarray] = []
         meta: list[tuple[int, int, float, bool]] = []
+        levels: dict[tuple[int, int], float] = {}
         nonneg = True
         for pos, rec in enumerate(group):
             params = rec.policy_parameters.get("secondary", {})
+            rec_levels = record_levels(rec)
             names = rec.index + rec.columns
             atoms_of = []
             for i in range(len(rec.cells)):
@@ -352,6 +387,7 @@ class Ledger:
                         need = max(need, float(params.get("count_width", 0.0)))
                     targets.append(atoms)
                     meta.append((pos, i, need, False))
+                    levels[(pos, i)] = float(rec_levels[i])
                 elif rounding_protected(rec, i):
                     # The width a suppressed count must keep, but no more than its rounding
                     # alone leaves it (a published 0: 0 to b - 1).
@@ -378,8 +414,15 @@ class Ledger:
         lo, hi = feasible_intervals(
             facts.matrix(n_atoms), np.array(facts.rhs), lower, upper, target_matrix
         )
-        return [
-            Finding(pos, group[pos].cells.row[i], group[pos].cells.column[i], float(a),
-                    float(b), need, rounded, cell=i)
-            for (pos, i, need, rounded), a, b in zip(meta, lo, hi, strict=True)
-        ]  # fmt: skip
+        out = []
+        for (pos, i, need, rounded), a, b in zip(meta, lo, hi, strict=True):
+            value = float(group[pos].cells.value[i] or 0.0)
+            level = levels.get((pos, i), 0.0)
+            # Below a non-negative cell's value the interval cannot reach past 0.
+            below = min(level, abs(value)) if nonneg else level
+            out.append(
+                Finding(pos, group[pos].cells.row[i], group[pos].cells.column[i], float(a),
+                        float(b), need, rounded, cell=i, value=value, below=below,
+                        above=level)
+            )  # fmt: skip
+        return out

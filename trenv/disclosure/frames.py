@@ -49,7 +49,15 @@ def numeric_values(column: pd.Series, name: str) -> np.ndarray:
             f"values column {name!r} has dtype {column.dtype}, not a number; convert it "
             f"first (e.g. pd.to_numeric(df[{name!r}])) or use a count instead"
         )
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    # Integers cannot be infinite; a float column is checked in one pass (no copy).
+    if not pd.api.types.is_integer_dtype(column) and np.isinf(values).any():
+        raise DisclosureInputError(
+            f"values column {name!r} holds infinite values, which no statistic of people "
+            f"can be checked on; replace them first (e.g. df[{name!r}].replace([np.inf, "
+            "-np.inf], np.nan)) or leave those rows out"
+        )
+    return values
 
 
 def contributor_codes(column: pd.Series, name: str) -> tuple[np.ndarray, int]:
