@@ -78,6 +78,32 @@ def test_small_counts_fail_with_their_cells() -> None:
     assert "threshold of 10" in small[0].message
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_small_counts_fail_whatever_the_delimiter(delimiter: str) -> None:
+    # A Dutch spreadsheet's ";" (decimal commas) used to be one column of text: no count
+    # was seen and the table passed. The delimiter is read from the file.
+    text = "region,n,mean_age\nnorth,120,40.5\nsouth,4,38.1\n".replace(",", delimiter)
+    c = check(frozen("a.csv", text.replace("40.5", "40,5")))
+    small = by_rule(c, "small-counts")
+    assert c.status == "fail" and small and small[0].cells == [(1, 1)]
+
+
+def test_a_renamed_tau_argus_table_fails_on_its_small_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # tre.tau_argus writes the unsuppressed table under tau-argus/, which the intake
+    # refuses by path; copied elsewhere under another name, its content gives it away.
+    import pandas as pd
+
+    from trenv.disclosure import check_table
+    from trenv.disclosure.tauargus import write_batch
+
+    df = pd.DataFrame({"r": ["a"] * 40 + ["b"] * 30 + ["c"] * 3, "c": ["x", "y"] * 36 + ["x"]})
+    checked = check_table(df.assign(p=range(len(df))), index=["r"], columns=["c"],
+                          contributor="p", margins=True)  # fmt: skip
+    files = write_batch(checked.record, tmp_path / "t", "t")
+    c = check(frozen("outputs/t.csv", files["t.tab"].read_bytes()))
+    assert c.status == "fail" and by_rule(c, "small-counts")
+
+
 def test_threshold_comes_from_the_policy() -> None:
     f = frozen("a.csv", "region,n\nnorth,9\n")
     assert check_file(f, project="p", policy="trenv-default").status == "fail"

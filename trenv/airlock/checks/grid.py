@@ -12,10 +12,37 @@ from dataclasses import dataclass
 MAX_SHEET_ROWS = 200_000
 
 
+# Delimiters a table may come with: Dutch spreadsheets write ";" (the comma is the decimal
+# sign), tau-ARGUS files too; tab and "|" are common exports. Comma first: it wins ties.
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_CHARS = 64 * 1024  # of the start of the file read to choose the delimiter
+STEADY = 0.9  # share of the rows that must have the same number of fields
+
+
 def csv_rows(data: bytes) -> list[list[str]]:
-    """All rows of a UTF-8 CSV (a byte-order mark is ignored), as pandas' to_csv wrote them."""
+    """All rows of a UTF-8 CSV (a byte-order mark is ignored), split at its delimiter.
+
+    pandas' ``to_csv`` writes commas, but a file split at the wrong delimiter is one column
+    of text, whose counts no check sees: a table of small counts written with ";" passed
+    every automatic check. So the delimiter is the one of ``DELIMITERS`` that splits the
+    first rows into the most fields, the same number in nearly every row."""
     text = data.decode("utf-8").removeprefix("\ufeff")
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))]
+
+
+def _delimiter(text: str) -> str:
+    head = text[:SNIFF_CHARS]
+    if len(text) > SNIFF_CHARS:
+        head = head[: head.rfind("\n") + 1] or head  # whole lines only
+    best, best_fields = ",", 1
+    for delimiter in DELIMITERS:
+        widths = [len(r) for r in csv.reader(io.StringIO(head), delimiter=delimiter) if any(r)]
+        if not widths:
+            continue
+        fields = max(set(widths), key=widths.count)
+        if fields > best_fields and widths.count(fields) >= STEADY * len(widths):
+            best, best_fields = delimiter, fields
+    return best
 
 
 @dataclass(frozen=True)
