@@ -151,6 +151,19 @@ def test_the_route_takes_only_a_valid_record_from_a_member(w: World) -> None:
     assert reply.status_code == 403 and "no running notebook server" in reply.json()["problem"]
 
 
+def test_a_browser_or_a_copied_server_token_from_outside_is_refused(
+    w: World, monkeypatch: pytest.MonkeyPatch, sentences: pd.DataFrame
+) -> None:
+    # The findings quote other requests' cells: they go to a kernel, never to a browser.
+    nora_requests_the_table_of_everyone(w, monkeypatch, sentences)
+    record = months_by_court(sentences[sentences.person != 7]).record.model_dump(mode="json")
+    for client, token in ((w.outside, "srv-rita"), (w.outside, "t-rita"), (w.inside, "t-rita")):
+        reply = client.post(CHECK, json={"record": record}, headers=auth(token))
+        assert reply.status_code == 403 and "notebook servers only" in reply.json()["problem"]
+    reply = w.inside.post(CHECK, json={"record": record}, headers=auth("srv-rita"))
+    assert reply.status_code == 200 and reply.json()["findings"]
+
+
 def test_a_server_on_a_project_one_is_not_a_member_of_is_refused(
     w: World, monkeypatch: pytest.MonkeyPatch, sentences: pd.DataFrame
 ) -> None:

@@ -97,3 +97,23 @@ def request_in_container(
     server = request.scope.get("server")
     local = str(server[0]) if server else None
     return address_in_container(peer, subnets, local=local)
+
+
+def request_from_notebook(
+    request: Request, user: WebUser, environ: Mapping[str, str] | None = None
+) -> bool:
+    """``True`` only when ``request`` is a notebook server's own call: its token, from a
+    container's address. Stricter than :func:`request_in_container` (which fails towards
+    "inside"): for answers that must reach a kernel, never a browser, this fails closed
+    towards "no". A browser reaches the service through the proxy, from the host, even
+    with a server token copied out of a kernel."""
+    if not user.from_server:
+        return False
+    try:
+        subnets = container_subnets(environ)
+    except BadSubnets:
+        return False
+    address = _address(request.client.host if request.client else None)
+    return address is not None and any(
+        address.version == net.version and address in net for net in subnets
+    )
