@@ -18,7 +18,7 @@ import numpy as np
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.structure import Axis, aggregate, record_axes
 from trenv.disclosure.structure import relations as tree_relations
-from trenv.disclosure.suppression import Relation, table_relations
+from trenv.disclosure.suppression import Relation, one_way_relations, table_relations
 
 ADDITIVE_STATS = ("rows", "negatives", "missing")
 
@@ -54,7 +54,7 @@ class Grid:
             return tree_relations(*self.axes, row_sums=two_way)
         if two_way:
             return table_relations(self.r, self.c)
-        return [Relation(np.arange(self.r) * (self.c + 1), self.r * (self.c + 1))]
+        return one_way_relations(self.r, self.c)
 
     def with_margins(self, flat: np.ndarray) -> np.ndarray:
         """Like ``spread``, with absent margins summed from their inner cells."""

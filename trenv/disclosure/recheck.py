@@ -34,8 +34,7 @@ from trenv.disclosure.policy import Policy, RoundingSetting, load_policy
 from trenv.disclosure.protection import protection_levels
 from trenv.disclosure.record import OutputRecord
 from trenv.disclosure.rules import RULES, Context
-from trenv.disclosure.structure import relations as tree_relations
-from trenv.disclosure.suppression import Relation, audit, table_relations
+from trenv.disclosure.suppression import audit
 from trenv.disclosure.survival_recheck import survival_problems
 
 CELL_RULES = (
@@ -232,19 +231,14 @@ def _audit(record: OutputRecord, pol: Policy, grid: Grid, shown: np.ndarray) -> 
     """The LP audit on the shown (rounded) values: what the published cells reveal about
     the hidden ones, which take their recorded (recomputed) values."""
     cells = record.cells
-    r, c = grid.r, grid.c
+    c = grid.c
     hidden = grid.spread(np.array([p is None for p in cells.published], dtype=float)) > 0
     hidden &= grid.present
     flat = np.nan_to_num(shown, nan=0.0).ravel()
-    if grid.axes is not None:
-        # Subtotals: every level's sums, and no rectangle certificates (not a flat grid).
-        relations, shape = tree_relations(*grid.axes, row_sums=bool(record.columns)), None
-        hidden[:, c] &= bool(record.columns)  # a one-way table has no column margin
-    elif record.columns:
-        relations, shape = table_relations(r, c), grid.shape
-    else:
-        # A one-way table with its total: the cells add up to the total.
-        relations, shape = [Relation(np.arange(r) * (c + 1), r * (c + 1))], None
+    relations = grid.relations(bool(record.columns))
+    # Rectangle certificates only on a flat two-way grid (not a hierarchy's trees).
+    shape = grid.shape if record.columns and grid.axes is None else None
+    if not record.columns:
         hidden[:, c] = False  # a one-way table has no column margin
     nonneg = record.statistic == "count" or sum(cells.negatives) == 0
     lower = np.full(flat.shape, 0.0 if nonneg else -np.inf)

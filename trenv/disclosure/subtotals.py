@@ -26,12 +26,11 @@ import pandas as pd
 from trenv.disclosure import cellstats
 from trenv.disclosure import statistic as stat_mod
 from trenv.disclosure.cellstats import Items
-from trenv.disclosure.controlled import ROUNDING_REPLACES, controlled_round
+from trenv.disclosure.controlled import ROUNDING_REPLACES
 from trenv.disclosure.errors import DisclosureInputError
 from trenv.disclosure.policy import Policy
 from trenv.disclosure.rounding import round_base, round_midpoint6
 from trenv.disclosure.rules import (
-    COUNT_STATS,
     Context,
     flag_texts,
     is_position,
@@ -52,6 +51,7 @@ from trenv.disclosure.table import (
     is_whole,
     protect,
     protected_by_rounding,
+    rounded_counts,
 )
 
 Stats = dict[str, np.ndarray]
@@ -291,22 +291,17 @@ def _statistics(
 def _rounded(
     value: np.ndarray, rows: Axis, cols: Axis, stat: str, pol: Policy
 ) -> tuple[np.ndarray, str, str]:
-    """What the table shows before suppression, the rounding it got, and why it got none
-    (as ``table._rounded``). Base and midpoint-6 round the leaves, and every subtotal and
-    total is the sum of its rounded leaves (rounding with consistent totals); controlled
-    rounding rounds every cell of every level so that all of the hierarchy's sums hold."""
-    method = pol.rounding.method if stat in COUNT_STATS else "none"
-    base = pol.rounding.base
-    if method == "none":
-        return value.copy(), method, ""
-    if method == "controlled":
-        found = controlled_round(value.ravel(), relations(rows, cols), base)
-        if found.rounded is None:
-            return value.copy(), "none", found.reason
-        return found.rounded.reshape(value.shape), method, ""
-    leaves = value[np.ix_(rows.leaves, cols.leaves)]
-    rounded = round_midpoint6(leaves) if method == "midpoint6" else round_base(leaves, base)
-    return aggregate(rounded, rows, cols), method, ""
+    """``table.rounded_counts`` for the hierarchy: base and midpoint-6 round the leaves and
+    every subtotal and total is the sum of its rounded leaves (rounding with consistent
+    totals); controlled rounding rounds every cell of every level so that all of the
+    hierarchy's sums hold."""
+
+    def at_leaves(grid: np.ndarray, method: str, base: int) -> np.ndarray:
+        leaves = grid[np.ix_(rows.leaves, cols.leaves)]
+        rounded = round_midpoint6(leaves) if method == "midpoint6" else round_base(leaves, base)
+        return aggregate(rounded, rows, cols)
+
+    return rounded_counts(value, stat, pol, relations(rows, cols), at_leaves)
 
 
 def _axis_index(axis: Axis, names: Sequence[str]) -> pd.Index:

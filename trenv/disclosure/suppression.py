@@ -100,6 +100,13 @@ def table_relations(n_rows: int, n_cols: int) -> list[Relation]:
     return rels
 
 
+def one_way_relations(n_rows: int, n_cols: int = 1) -> list[Relation]:
+    """The one additive relation of a one-way table laid out as ``(n_rows + 1) x
+    (n_cols + 1)``: its column's cells add up to the total (its column margin is never
+    published)."""
+    return [Relation(np.arange(n_rows) * (n_cols + 1), n_rows * (n_cols + 1))]
+
+
 def additive(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The flat table with its margins replaced by correctly rounded sums of its cells.
 

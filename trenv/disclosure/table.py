@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from trenv.disclosure.rules import (
 from trenv.disclosure.suppression import (
     AuditResult,
     Relation,
+    one_way_relations,
     secondary_suppression,
     table_relations,
 )
@@ -192,6 +193,9 @@ def check_table(
             f"policy {pol.name!r} protects people, not rows: pass contributor='<person id "
             "column>' (the pseudonymised id of whoever each row is about)"
         )
+    norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
+    if norm not in (None, "all", "index", "columns"):
+        raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
     needed = index + columns + ([values] if values else []) + ([contributor] if contributor else [])
     frame = to_pandas(data, needed)
     vals = numeric_values(frame[values], values) if values is not None else None
@@ -209,22 +213,20 @@ def check_table(
         codes = [cd[keep] for cd in codes]
         vals = vals[keep] if vals is not None else None
     n_rows_in = len(frame) if keep is None else int(keep.sum())
+    contrib: np.ndarray | None = None  # None: rows are counted (no contributor column)
+    n_contrib = n_rows_in
+    if contributor is not None:
+        contrib, n_contrib = contributor_codes(frame[contributor], contributor)
+        contrib = contrib[keep] if keep is not None else contrib
     if subtotals:
         # Imported here: the hierarchical check builds on this module's helpers.
         from trenv.disclosure.subtotals import check_subtotals
 
-        if contributor is not None:
-            contrib, n_contrib = contributor_codes(frame[contributor], contributor)
-            contrib = contrib[keep] if keep is not None else contrib
-        else:
-            contrib, n_contrib = np.arange(n_rows_in, dtype=np.int64), n_rows_in
-        norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
-        if norm not in (None, "all", "index", "columns"):
-            raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
         return check_subtotals(
             codes=codes, levels=levels, index=index, columns=columns, values=values,
             values_column=frame[values] if values else None, vals=vals,
-            contrib=contrib, n_contrib=n_contrib, contributor=contributor, stat=stat, pol=pol,
+            contrib=np.arange(n_rows_in, dtype=np.int64) if contrib is None else contrib,
+            n_contrib=n_contrib, contributor=contributor, stat=stat, pol=pol,
             margins=margins, margins_name=margins_name, norm=norm,
             structural_zeros=structural_zeros, value_name=value_name,
         )  # fmt: skip
@@ -237,11 +239,6 @@ def check_table(
             f"the table would have {r * c:,} cells (limit {MAX_CELLS:,}); "
             "use fewer or coarser variables"
         )
-    contrib: np.ndarray | None = None
-    n_contrib = n_rows_in
-    if contributor is not None:
-        contrib, n_contrib = contributor_codes(frame[contributor], contributor)
-        contrib = contrib[keep] if keep is not None else contrib
     top_k = max(pol.dominance.n, 2)
 
     # --- statistics
@@ -302,9 +299,6 @@ def check_table(
             raise DisclosureInputError(
                 f"structural zero ({rk!r}, {ck!r}) is not a cell of this table"
             ) from exc
-    norm = None if normalize in (None, False) else ("all" if normalize is True else normalize)
-    if norm not in (None, "all", "index", "columns"):
-        raise DisclosureInputError("normalize must be False, True, 'all', 'index' or 'columns'")
     ctx = Context(statistic=stat, normalize=norm, structural_zeros=structural)
     results = run_rules(stats, pol, ctx)
     published = np.ones((r + 1, c + 1), dtype=bool)
@@ -314,7 +308,9 @@ def check_table(
     if not columns:
         published[:, c] = False  # a one-way table has no column margin
     # --- mitigation: rounding, primary, secondary with LP audit
-    shown, rounding, no_rounding = _rounded(value, stat, pol, r, c)
+    # Controlled: every cell with its margins, one- and two-way alike (a one-way table's
+    # column margin repeats its cells), for which a rounding always exists.
+    shown, rounding, no_rounding = rounded_counts(value, stat, pol, table_relations(r, c))
     protected = protected_by_rounding(results, stats["rows"], pol, rounding)
     primary = primary_suppressions(results, published, protected, ROUNDING_REPLACES)
     suppressed = primary.copy()
@@ -324,7 +320,7 @@ def check_table(
             relations, shape = table_relations(r, c), (r + 1, c + 1)
         else:
             # A one-way table with its total: the cells add up to the total.
-            relations, shape = [Relation(np.arange(r) * (c + 1), r * (c + 1))], None
+            relations, shape = one_way_relations(r, c), None
         supp_flat, audit_result = protect(shown, primary, relations, stats, pol, stat, shape)
         suppressed = supp_flat.reshape(r + 1, c + 1)
     suppressed &= published
@@ -435,19 +431,22 @@ def protect(
     )
 
 
-def _rounded(
-    value: np.ndarray, stat: str, pol: Policy, r: int, c: int
+def rounded_counts(
+    value: np.ndarray,
+    stat: str,
+    pol: Policy,
+    relations: list[Relation],
+    plain: Callable[[np.ndarray, str, int], np.ndarray] = round_table,
 ) -> tuple[np.ndarray, str, str]:
     """What the table shows before suppression, the rounding it got, and why it got none
-    when the policy's controlled rounding could not be made ("" otherwise)."""
+    when the policy's controlled rounding could not be made ("" otherwise). ``plain``
+    rounds by base or midpoint-6; controlled rounding keeps every one of ``relations``."""
     method = pol.rounding.method if stat in COUNT_STATS else "none"
     if method == "none":
         return value.copy(), method, ""
     if method != "controlled":
-        return round_table(value, method, pol.rounding.base), method, ""
-    # Every cell with its margins, one- and two-way alike (a one-way table's column margin
-    # repeats its cells): the relations of the grid, for which a rounding always exists.
-    found = controlled_round(value.ravel(), table_relations(r, c), pol.rounding.base)
+        return plain(value, method, pol.rounding.base), method, ""
+    found = controlled_round(value.ravel(), relations, pol.rounding.base)
     if found.rounded is None:
         return value.copy(), "none", found.reason
     return found.rounded.reshape(value.shape), method, ""
