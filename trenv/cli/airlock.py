@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 
@@ -21,7 +22,11 @@ from trenv.airlock.bundle import check_bundle
 from trenv.cli.common import JsonOption, fail, ok, print_json, print_table, session_scope, state
 
 if TYPE_CHECKING:  # imported in the commands: `verify` must start without the database
-    from trenv.airlock.tau_argus import TauArgusRefused
+    from sqlalchemy.orm import Session
+
+    from trenv.airlock.tau_argus import Loaded, TauArgusRefused
+
+T = TypeVar("T")
 
 airlock_app = typer.Typer(help="Export requests and released bundles.", no_args_is_help=True)
 
@@ -146,6 +151,32 @@ def airlock_tau_argus(
 
     if method not in ("MOD", "GH", "OPT"):
         fail(f"--method {method!r}: use MOD, GH or OPT.")
+    written = _as_checker(
+        request_id,
+        file_path,
+        lambda session, loaded: tau_argus.write_request_batch(
+            session,
+            loaded,
+            outdir,
+            method=method,
+            interactive=interactive,  # type: ignore[arg-type]
+        ),
+    )
+    for path in written.values():
+        typer.echo(str(path))
+    name = next(n for n in written if n.endswith("-audit.arb")).removesuffix("-audit.arb")
+    ok(
+        f"tau-ARGUS input for {file_path} of request {request_id} in {outdir}: run {name}.arb "
+        f"and {name}-audit.arb in tau-ARGUS, then `trenv airlock tau-argus-compare` on each "
+        "written -safe.csv (README.txt says more). The files hold unsuppressed values."
+    )
+
+
+def _as_checker(request_id: int, file_path: str, work: Callable[[Session, Loaded], T]) -> T:
+    """``work`` on the request's saved table for the checker (--as USER), or a refusal
+    that is audited and ends the command."""
+    from trenv.airlock import tau_argus
+
     user = state.person()
     refused: tau_argus.TauArgusRefused | None = None
     with session_scope() as session:
@@ -156,23 +187,9 @@ def airlock_tau_argus(
         except tau_argus.TauArgusRefused as error:
             refused = error
         else:
-            written = tau_argus.write_request_batch(
-                session,
-                loaded,
-                outdir,
-                method=method,  # type: ignore[arg-type]
-                interactive=interactive,
-            )
-    if refused is not None:
-        _refuse(user, refused)
-    for path in written.values():
-        typer.echo(str(path))
-    name = next(n for n in written if n.endswith("-audit.arb")).removesuffix("-audit.arb")
-    ok(
-        f"tau-ARGUS input for {file_path} of request {request_id} in {outdir}: run {name}.arb "
-        f"and {name}-audit.arb in tau-ARGUS, then `trenv airlock tau-argus-compare` on each "
-        "written -safe.csv (README.txt says more). The files hold unsuppressed values."
-    )
+            return work(session, loaded)
+    assert refused is not None
+    _refuse(user, refused)
 
 
 def _refuse(user: str, refused: TauArgusRefused) -> NoReturn:
@@ -196,19 +213,11 @@ def airlock_tau_argus_compare(
     For a checker reviewing the request (--as USER); audited."""
     from trenv.airlock import tau_argus
 
-    user = state.person()
-    refused: tau_argus.TauArgusRefused | None = None
-    with session_scope() as session:
-        try:
-            loaded = tau_argus.load_for_checker(
-                session, state.settings, request_id, file_path, user
-            )
-        except tau_argus.TauArgusRefused as error:
-            refused = error
-        else:
-            comparison = tau_argus.compare_request(session, loaded, tau_output)
-    if refused is not None:
-        _refuse(user, refused)
+    comparison = _as_checker(
+        request_id,
+        file_path,
+        lambda session, loaded: tau_argus.compare_request(session, loaded, tau_output),
+    )
     if as_json:
         print_json(comparison.as_dict())
         return
